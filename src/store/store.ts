@@ -1,0 +1,66 @@
+import type { Execution, ExecutionEvent, ExecutionState } from '../domain/execution.js';
+import type { Task } from '../domain/task.js';
+import type { TaskFilter } from '../domain/task-filter.js';
+
+/**
+ * Everything cronplane keeps: tasks, execution history, occurrence claims and the event
+ * outbox. Implementations: sqlite/ (one replica, the default), jetstream/ (replicas).
+ * All methods may be called concurrently; each one is atomic on its own.
+ */
+export interface Store {
+  /** Insert a new task. Throws TaskAlreadyExistsError when the name is taken. */
+  createTask(task: Task): Promise<void>;
+  getTask(name: string): Promise<Task | undefined>;
+  /** Tasks with name > `afterName`, ordered by name, at most `limit`, matching `filter`. */
+  listTasks(query: { afterName: string; limit: number; filter: TaskFilter }): Promise<Task[]>;
+  /** Every task, for the engine to load at start. */
+  allTasks(): Promise<Task[]>;
+  countTasks(): Promise<number>;
+  /**
+   * Replace a task if its stored etag equals `expectedEtag`.
+   * Throws TaskNotFoundError or EtagMismatchError; nothing is written then.
+   */
+  replaceTask(task: Task, expectedEtag: string): Promise<void>;
+  /** Delete a task (its history stays). Throws TaskNotFoundError, or EtagMismatchError when `expectedEtag` is given and stale. */
+  deleteTask(name: string, expectedEtag?: string): Promise<void>;
+
+  /**
+   * Record an execution change and its event in one transaction: upsert the execution,
+   * append the event (the store assigns `sequence`) and queue it in the outbox.
+   *
+   * With `claim`, the execution is new and handles a scheduled occurrence: if any execution
+   * of that task already exists for that scheduled time, nothing is written and `undefined`
+   * is returned. That is how each occurrence runs exactly once, across restarts (and replicas).
+   */
+  recordExecution(
+    execution: Execution,
+    event: { id: string; time: number },
+    options?: { claim?: boolean },
+  ): Promise<ExecutionEvent | undefined>;
+  getExecution(id: string): Promise<Execution | undefined>;
+  /** Newest first (by scheduled time, then id); `beforeKey` is the opaque key of the last row of the previous page. */
+  listExecutions(query: {
+    taskName: string;
+    states: ExecutionState[];
+    limit: number;
+    beforeKey: string;
+  }): Promise<{ executions: Execution[]; nextKey: string }>;
+  /** Executions in one of these states (for crash recovery: RUNNING etc. left by a dead process). */
+  executionsInStates(states: ExecutionState[]): Promise<Execution[]>;
+  /** The latest scheduled time among the task's non-manual executions: where the schedule left off. */
+  lastOccurrence(taskName: string): Promise<number | undefined>;
+  /** The task's most recent execution of any trigger. */
+  lastExecution(taskName: string): Promise<Execution | undefined>;
+
+  /** Kept events with sequence > `afterSequence`, ascending, at most `limit`. */
+  eventsAfter(afterSequence: number, limit: number): Promise<ExecutionEvent[]>;
+  /** The highest sequence assigned so far (0 when none). */
+  lastSequence(): Promise<number>;
+  /** Outbox events not yet accepted by NATS, oldest first. */
+  pendingOutbox(limit: number): Promise<ExecutionEvent[]>;
+  outboxSize(): Promise<number>;
+  /** Remove events from the outbox once NATS has accepted them. */
+  ackOutbox(sequences: number[]): Promise<void>;
+
+  close(): Promise<void>;
+}

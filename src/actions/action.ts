@@ -6,6 +6,8 @@ export interface ActionContext {
   runHeaders: Record<string, string>;
   /** Aborts on the attempt deadline, cancellation and shutdown; actions must honour it. */
   signal: AbortSignal;
+  /** The attempt deadline in ms, for clients that need a timeout of their own (NATS request). */
+  timeoutMs: number;
 }
 
 /** Output of a successful attempt (a reply or response body, truncated). */

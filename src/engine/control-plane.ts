@@ -1,0 +1,229 @@
+import type { Execution, ExecutionEvent, ExecutionState } from '../domain/execution.js';
+import {
+  EtagMismatchError,
+  ExecutionNotFoundError,
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  TaskAlreadyExistsError,
+  TaskNotFoundError,
+} from '../domain/errors.js';
+import { clampPageSize, decodePageToken, encodePageToken } from '../domain/page-token.js';
+import { compileSchedule } from '../domain/schedule.js';
+import type { ScheduleSpec, Task, TaskSpec } from '../domain/task.js';
+import { parseTaskFilter } from '../domain/task-filter-parse.js';
+import { applyUpdateMask, scheduleChanged } from '../domain/task-update.js';
+import { normalizeTaskSpec, validateTaskSpec } from '../domain/task-validation.js';
+import type { Store } from '../store/store.js';
+import type { Clock } from './clock.js';
+import type { Engine } from './engine.js';
+import { uuidv7 } from './ids.js';
+import type { RequestContext, SchedulerApi, TaskView, WatchQuery } from './scheduler-api.js';
+
+export interface ControlPlaneOptions {
+  store: Store;
+  engine: Engine;
+  clock: Clock;
+  watch: (query: WatchQuery, signal: AbortSignal) => AsyncIterable<ExecutionEvent>;
+  /** Refuse CreateTask beyond this many tasks. */
+  maxTasks?: number;
+}
+
+const NEXT_RUN_TIMES = 5;
+const DEFAULT_PREVIEW_COUNT = 10;
+const MAX_PREVIEW_COUNT = 1000;
+
+/**
+ * The use cases behind the API: validate, store, tell the engine. Every task mutation runs
+ * under the engine's per-task lock, so it never interleaves with the engine's status writes.
+ */
+export class ControlPlane implements SchedulerApi {
+  private readonly store: Store;
+  private readonly engine: Engine;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: ControlPlaneOptions) {
+    this.store = options.store;
+    this.engine = options.engine;
+    this.clock = options.clock;
+  }
+
+  async createTask(input: TaskSpec, context: RequestContext & { createRequestId: string }): Promise<TaskView> {
+    const spec = normalizeTaskSpec(input);
+    validateTaskSpec(spec);
+    return this.engine.taskLock.run(spec.name, async () => {
+      const existing = await this.store.getTask(spec.name);
+      if (existing !== undefined) {
+        if (context.createRequestId !== '' && existing.createRequestId === context.createRequestId) return this.view(existing);
+        throw new TaskAlreadyExistsError(spec.name);
+      }
+      const max = this.options.maxTasks;
+      if (max !== undefined && (await this.store.countTasks()) >= max) {
+        throw new ResourceExhaustedError(`the service holds its maximum of ${max} tasks`);
+      }
+      const now = this.clock.now();
+      const task: Task = {
+        ...spec,
+        action: spec.action!,
+        pausedReason: spec.state === 'PAUSED' ? 'created paused' : '',
+        createTime: now,
+        updateTime: now,
+        etag: uuidv7(now),
+        runCount: 0,
+        consecutiveFailures: 0,
+        createdBy: context.principal,
+        updatedBy: context.principal,
+        scheduleAnchor: now,
+        createRequestId: context.createRequestId,
+      };
+      await this.store.createTask(task);
+      this.engine.upsertTask(task);
+      return this.view(task);
+    });
+  }
+
+  async getTask(name: string): Promise<TaskView> {
+    return this.view(await this.mustGet(name));
+  }
+
+  async listTasks(query: { pageSize: number; pageToken: string; filter: string }) {
+    const limit = clampPageSize(query.pageSize);
+    const token = query.pageToken === '' ? {} : decodePageToken(query.pageToken);
+    const afterName = typeof token['after'] === 'string' ? token['after'] : '';
+    const filter = parseTaskFilter(query.filter);
+    const rows = await this.store.listTasks({ afterName, limit: limit + 1, filter });
+    const page = rows.slice(0, limit);
+    const tasks = await Promise.all(page.map((t) => this.view(t)));
+    const nextPageToken = rows.length > limit ? encodePageToken({ after: page[page.length - 1]!.name }) : '';
+    return { tasks, nextPageToken };
+  }
+
+  async updateTask(update: { spec: TaskSpec; paths: string[]; etag: string }, context: RequestContext): Promise<TaskView> {
+    const name = update.spec.name;
+    if (name === '') throw new InvalidArgumentError([{ field: 'task.name', description: 'required: the name of the task to update' }]);
+    return this.engine.taskLock.run(name, async () => {
+      const current = await this.mustGet(name);
+      if (update.etag !== '' && update.etag !== current.etag) throw new EtagMismatchError(name);
+      const merged = normalizeTaskSpec(applyUpdateMask(current, update.spec, update.paths));
+      validateTaskSpec(merged);
+      const now = this.clock.now();
+      const task: Task = {
+        ...current,
+        ...merged,
+        action: merged.action!,
+        state: current.state,
+        updateTime: now,
+        etag: uuidv7(now),
+        updatedBy: context.principal,
+        scheduleAnchor: scheduleChanged(current, merged) ? now : current.scheduleAnchor,
+      };
+      await this.store.replaceTask(task, current.etag);
+      this.engine.upsertTask(task);
+      return this.view(task);
+    });
+  }
+
+  async deleteTask(name: string, etag: string, _context: RequestContext): Promise<void> {
+    requireName(name);
+    await this.engine.taskLock.run(name, async () => {
+      await this.store.deleteTask(name, etag === '' ? undefined : etag);
+      this.engine.removeTask(name);
+    });
+  }
+
+  pauseTask(name: string, reason: string, context: RequestContext): Promise<TaskView> {
+    return this.setState(name, 'PAUSED', reason === '' ? 'paused by request' : reason, context);
+  }
+
+  resumeTask(name: string, context: RequestContext): Promise<TaskView> {
+    return this.setState(name, 'ENABLED', '', context);
+  }
+
+  async runTask(name: string, _context: RequestContext): Promise<Execution> {
+    const task = await this.mustGet(name);
+    return this.engine.runNow(task);
+  }
+
+  async listExecutions(query: { taskName: string; states: ExecutionState[]; pageSize: number; pageToken: string }) {
+    const limit = clampPageSize(query.pageSize);
+    const token = query.pageToken === '' ? {} : decodePageToken(query.pageToken);
+    const beforeKey = typeof token['before'] === 'string' ? token['before'] : '';
+    const { executions, nextKey } = await this.store.listExecutions({
+      taskName: query.taskName,
+      states: query.states,
+      limit,
+      beforeKey,
+    });
+    return { executions, nextPageToken: nextKey === '' ? '' : encodePageToken({ before: nextKey }) };
+  }
+
+  async getExecution(id: string): Promise<Execution> {
+    requireId(id);
+    const exec = await this.store.getExecution(id);
+    if (exec === undefined) throw new ExecutionNotFoundError(id);
+    return exec;
+  }
+
+  async cancelExecution(id: string, _context: RequestContext): Promise<Execution> {
+    requireId(id);
+    return this.engine.cancelExecution(id);
+  }
+
+  async previewSchedule(schedule: ScheduleSpec, startTime: number | undefined, count: number): Promise<number[]> {
+    if (count < 0) throw new InvalidArgumentError([{ field: 'count', description: 'must not be negative' }]);
+    const n = Math.min(count === 0 ? DEFAULT_PREVIEW_COUNT : count, MAX_PREVIEW_COUNT);
+    return compileSchedule(schedule, 'schedule').nextTimes(startTime ?? this.clock.now(), n);
+  }
+
+  watchExecutions(query: WatchQuery, signal: AbortSignal): AsyncIterable<ExecutionEvent> {
+    if (query.afterSequence < 0 || !Number.isSafeInteger(query.afterSequence)) {
+      throw new InvalidArgumentError([{ field: 'after_sequence', description: 'must be a non-negative integer' }]);
+    }
+    return this.options.watch(query, signal);
+  }
+
+  private async setState(name: string, state: Task['state'], reason: string, context: RequestContext): Promise<TaskView> {
+    requireName(name);
+    return this.engine.taskLock.run(name, async () => {
+      const current = await this.mustGet(name);
+      if (current.state === state) return this.view(current);
+      const now = this.clock.now();
+      const task: Task = {
+        ...current,
+        state,
+        pausedReason: reason,
+        // Resuming starts the schedule from now: paused time is not "missed".
+        scheduleAnchor: state === 'ENABLED' ? now : current.scheduleAnchor,
+        consecutiveFailures: state === 'ENABLED' ? 0 : current.consecutiveFailures,
+        updateTime: now,
+        etag: uuidv7(now),
+        updatedBy: context.principal,
+      };
+      await this.store.replaceTask(task, current.etag);
+      this.engine.upsertTask(task);
+      return this.view(task);
+    });
+  }
+
+  private async mustGet(name: string): Promise<Task> {
+    requireName(name);
+    const task = await this.store.getTask(name);
+    if (task === undefined) throw new TaskNotFoundError(name);
+    return task;
+  }
+
+  private async view(task: Task): Promise<TaskView> {
+    return {
+      task,
+      nextRunTimes: this.engine.nextRunTimes(task, NEXT_RUN_TIMES),
+      lastExecution: await this.store.lastExecution(task.name),
+    };
+  }
+}
+
+function requireName(name: string): void {
+  if (name === '') throw new InvalidArgumentError([{ field: 'name', description: 'required' }]);
+}
+
+function requireId(id: string): void {
+  if (id === '') throw new InvalidArgumentError([{ field: 'id', description: 'required' }]);
+}

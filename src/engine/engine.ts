@@ -1,0 +1,470 @@
+import type { ActionExecutor } from '../actions/action.js';
+import type { Execution, Trigger } from '../domain/execution.js';
+import { isFailureState } from '../domain/execution.js';
+import { FailedPreconditionError, ExecutionNotFoundError } from '../domain/errors.js';
+import { MAX_RECORDED_MISSES, planMisfire } from '../domain/misfire.js';
+import { decideOverlap, skipReason } from '../domain/overlap.js';
+import { compileSchedule, type Schedule } from '../domain/schedule.js';
+import type { Task } from '../domain/task.js';
+import type { Store } from '../store/store.js';
+import { sleep, type Clock, type TimerHandle } from './clock.js';
+import { ExecutionRecorder, type ExecutionEventListener } from './execution-recorder.js';
+import { ExecutionHandle, runExecution } from './execution-runner.js';
+import { uuidv7 } from './ids.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { TimerHeap } from './timer-heap.js';
+
+export interface EngineOptions {
+  store: Store;
+  clock: Clock;
+  actions: ActionExecutor;
+  /** This replica's name, recorded on every execution. */
+  node: string;
+  onEvent: ExecutionEventListener;
+  /** An occurrence this much later than its time counts as missed (misfire policy applies). */
+  misfireThresholdMs?: number;
+  /** The single timer is re-armed at most this far ahead, so clock jumps are noticed. */
+  maxTimerMs?: number;
+  random?: () => number;
+  /** Store or bookkeeping failures inside the engine (never action failures: those are executions). */
+  onError?: (err: unknown, context: string) => void;
+}
+
+interface TaskEntry {
+  task: Task;
+  schedule: Schedule;
+  /** Latest occurrence handled (fired, skipped or missed). */
+  lastOccurrence: number | undefined;
+}
+
+interface TaskRuntime {
+  active: Map<string, ExecutionHandle>;
+  buffered: Execution | undefined;
+}
+
+const DEFAULT_MISFIRE_THRESHOLD_MS = 5_000;
+const DEFAULT_MAX_TIMER_MS = 30_000;
+
+/**
+ * The scheduler core: one timer over a min-heap of each enabled task's next occurrence.
+ * A due occurrence is claimed in the store (exactly once), put through the overlap policy and
+ * run; occurrences found long past go through the misfire policy. No I/O of its own: the store,
+ * the actions and the event listener are injected.
+ */
+export class Engine {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly recorder: ExecutionRecorder;
+  private readonly heap = new TimerHeap();
+  private readonly tasks = new Map<string, TaskEntry>();
+  private readonly runtimes = new Map<string, TaskRuntime>();
+  private readonly handles = new Map<string, ExecutionHandle>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly fireChain = new KeyedMutex();
+  /** Serialises every read-modify-write of one task (control plane and engine alike). */
+  readonly taskLock = new KeyedMutex();
+  private timer: TimerHandle | undefined;
+  private running = false;
+  private readonly misfireThresholdMs: number;
+  private readonly maxTimerMs: number;
+
+  constructor(private readonly options: EngineOptions) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.recorder = new ExecutionRecorder(options.store, options.clock, options.onEvent);
+    this.misfireThresholdMs = options.misfireThresholdMs ?? DEFAULT_MISFIRE_THRESHOLD_MS;
+    this.maxTimerMs = options.maxTimerMs ?? DEFAULT_MAX_TIMER_MS;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Mark what a dead process left unfinished as LOST, load every task, start the timer. */
+  async start(): Promise<{ tasks: number; lost: number }> {
+    const lost = await this.recoverUnfinished();
+    const tasks = await this.store.allTasks();
+    for (const task of tasks) {
+      const last = await this.store.lastOccurrence(task.name);
+      this.load(task, last);
+    }
+    this.running = true;
+    this.arm();
+    return { tasks: tasks.length, lost };
+  }
+
+  /** Stop firing; let running executions finish for `graceMs`, then cancel the rest. */
+  async stop(graceMs: number): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    this.timer = undefined;
+    const all = () => Promise.allSettled([...this.inflight]);
+    if (this.inflight.size > 0 && graceMs > 0) await Promise.race([all(), sleep(this.clock, graceMs)]);
+    for (const handle of this.handles.values()) handle.cancel('cancelled: the service is shutting down');
+    for (const [name, rt] of this.runtimes) await this.cancelBuffered(name, rt, 'cancelled: the service is shutting down');
+    await all();
+  }
+
+  /** A task was created or changed: (re)compute its next occurrence. */
+  upsertTask(task: Task): void {
+    const previous = this.tasks.get(task.name);
+    const entry: TaskEntry = {
+      task,
+      schedule: compileSchedule(task.schedule),
+      lastOccurrence: previous?.lastOccurrence,
+    };
+    this.tasks.set(task.name, entry);
+    if (task.state === 'PAUSED') this.quiesce(task.name, 'cancelled: the task was paused');
+    this.reschedule(entry);
+  }
+
+  /** A task was deleted: stop its schedule and cancel its executions (their final events still go out). */
+  removeTask(name: string): void {
+    this.tasks.delete(name);
+    this.heap.delete(name);
+    const rt = this.runtimes.get(name);
+    if (rt === undefined) return;
+    for (const handle of rt.active.values()) handle.cancel('cancelled: the task was deleted');
+    this.track(this.cancelBuffered(name, rt, 'cancelled: the task was deleted'));
+  }
+
+  /** RunTask: a MANUAL execution now, whatever the state and overlap policy. */
+  async runNow(task: Task): Promise<Execution> {
+    const exec = this.newExecution(task, this.clock.now(), 'MANUAL');
+    await this.recorder.record(exec);
+    const snapshot = structuredClone(exec);
+    this.launch(task, exec);
+    return snapshot;
+  }
+
+  /** CancelExecution: abort a live execution and wait until its CANCELLED state is stored. */
+  async cancelExecution(id: string): Promise<Execution> {
+    const handle = this.handles.get(id);
+    if (handle !== undefined) {
+      handle.cancel('cancelled by request');
+      await handle.done;
+      return structuredClone(handle.execution);
+    }
+    for (const [name, rt] of this.runtimes) {
+      if (rt.buffered?.id === id) {
+        const exec = await this.cancelBuffered(name, rt, 'cancelled by request');
+        if (exec !== undefined) return exec;
+      }
+    }
+    const stored = await this.store.getExecution(id);
+    if (stored === undefined) throw new ExecutionNotFoundError(id);
+    throw new FailedPreconditionError(`execution "${id}" has already ended in state ${stored.state}`);
+  }
+
+  /** The next `count` occurrences that will fire, from now (empty when paused or finished). */
+  nextRunTimes(task: Task, count: number): number[] {
+    if (task.state !== 'ENABLED') return [];
+    const entry = this.tasks.get(task.name);
+    const schedule = entry?.schedule ?? compileSchedule(task.schedule);
+    const probe: TaskEntry = { task, schedule, lastOccurrence: entry?.lastOccurrence };
+    const times: number[] = [];
+    let after = Math.max(this.clock.now(), entry?.lastOccurrence ?? -Infinity);
+    for (let i = 0; i < count; i++) {
+      const next = this.nextOccurrence(probe, after, i);
+      if (next === undefined) break;
+      times.push(next);
+      after = next;
+    }
+    return times;
+  }
+
+  /** Resolves when every fire and execution started so far has settled (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  // --- scheduling -----------------------------------------------------------------------
+
+  private load(task: Task, lastOccurrence: number | undefined): void {
+    const entry: TaskEntry = { task, schedule: compileSchedule(task.schedule), lastOccurrence };
+    this.tasks.set(task.name, entry);
+    this.reschedule(entry);
+  }
+
+  private reschedule(entry: TaskEntry): void {
+    const next = entry.task.state === 'ENABLED'
+      ? this.nextOccurrence(entry, Math.max(entry.task.scheduleAnchor, entry.lastOccurrence ?? -Infinity))
+      : undefined;
+    if (next === undefined) this.heap.delete(entry.task.name);
+    else this.heap.set(entry.task.name, next);
+    if (this.running) this.arm();
+  }
+
+  /** First occurrence strictly after `after` that the task's bounds allow; `pending` fires are already counted ahead. */
+  private nextOccurrence(entry: TaskEntry, after: number, pending = 0): number | undefined {
+    const { task, schedule } = entry;
+    if (task.maxRuns > 0 && task.runCount + pending >= task.maxRuns) return undefined;
+    let from = Math.max(after, task.scheduleAnchor);
+    if (task.startTime !== undefined) from = Math.max(from, task.startTime - 1);
+    const next = schedule.next(from);
+    if (next === undefined) return undefined;
+    if (task.endTime !== undefined && next >= task.endTime) return undefined;
+    return next;
+  }
+
+  private arm(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    const top = this.heap.peek();
+    if (top === undefined || !this.running) return;
+    const delay = Math.min(Math.max(0, top.at - this.clock.now()), this.maxTimerMs);
+    this.timer = this.clock.setTimer(() => this.tick(), delay);
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    if (!this.running) return;
+    const now = this.clock.now();
+    for (let due = this.heap.popDue(now); due !== undefined; due = this.heap.popDue(now)) {
+      this.handleDue(due.key, due.at, now);
+    }
+    this.arm();
+  }
+
+  private handleDue(name: string, at: number, now: number): void {
+    const entry = this.tasks.get(name);
+    if (entry === undefined || entry.task.state !== 'ENABLED') return;
+    let next: number | undefined;
+    if (now - at <= this.misfireThresholdMs) {
+      entry.lastOccurrence = at;
+      this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`);
+      next = this.nextOccurrence(entry, at, 1);
+    } else {
+      const plan = this.misfirePlan(entry, at, now);
+      entry.lastOccurrence = plan.last;
+      this.track(this.fireChain.run(name, () => this.recordMisfire(name, plan)), `misfire ${name}`);
+      next = this.nextOccurrence(entry, now, plan.run.length);
+    }
+    if (next !== undefined) this.heap.set(name, next);
+  }
+
+  private misfirePlan(entry: TaskEntry, first: number, now: number) {
+    const head = this.occurrencesUpTo(entry, first, now);
+    let tail: number[] = [];
+    let gapStart: number | undefined;
+    const lastHead = head[head.length - 1]!;
+    const nextAfterHead = this.nextOccurrence(entry, lastHead);
+    if (nextAfterHead !== undefined && nextAfterHead <= now) {
+      // Too many to record one by one: keep the head and the catch-up window, summarise the middle.
+      const windowStart = Math.max(lastHead, now - entry.task.catchupWindowMs - 1);
+      const firstTail = this.nextOccurrence(entry, windowStart);
+      if (firstTail !== undefined && firstTail <= now) tail = this.occurrencesUpTo(entry, firstTail, now);
+      if (firstTail === undefined || firstTail > nextAfterHead) gapStart = nextAfterHead;
+    }
+    const all = [...head, ...tail];
+    const plan = planMisfire(entry.task.misfirePolicy, all, now, entry.task.catchupWindowMs);
+    return { ...plan, gapStart, gapEnd: tail[0] ?? now, last: all[all.length - 1]!, now };
+  }
+
+  private occurrencesUpTo(entry: TaskEntry, first: number, now: number): number[] {
+    const out = [first];
+    for (let t = this.nextOccurrence(entry, first); t !== undefined && t <= now && out.length < MAX_RECORDED_MISSES; t = this.nextOccurrence(entry, t)) {
+      out.push(t);
+    }
+    return out;
+  }
+
+  // --- firing ---------------------------------------------------------------------------
+
+  /** Resolves once the occurrence is recorded and started; returns the started execution's handle. */
+  private async fire(name: string, at: number, trigger: Trigger): Promise<ExecutionHandle | undefined> {
+    const entry = this.tasks.get(name);
+    if (entry === undefined || !this.running) return undefined;
+    const task = entry.task;
+    if (trigger !== 'MANUAL' && task.maxRuns > 0 && task.runCount >= task.maxRuns) return undefined;
+    const rt = this.runtime(name);
+    const decision = decideOverlap(task.overlapPolicy, rt.active.size, rt.buffered !== undefined);
+    const exec = this.newExecution(task, at, trigger);
+    if (decision === 'skip') {
+      exec.state = 'SKIPPED';
+      exec.error = skipReason(task.overlapPolicy, [...rt.active.keys()], rt.buffered !== undefined);
+      exec.endTime = this.clock.now();
+      await this.recorder.record(exec, { claim: true });
+      return undefined;
+    }
+    const claimed = await this.recorder.record(exec, { claim: true });
+    if (claimed === undefined) return undefined; // already handled before a restart
+    await this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 }));
+    if (decision === 'buffer') {
+      rt.buffered = exec;
+      return undefined;
+    }
+    if (decision === 'cancel-previous') {
+      for (const handle of rt.active.values()) {
+        handle.cancel(`cancelled: superseded by execution ${exec.id} (overlap policy CANCEL_PREVIOUS)`);
+      }
+    }
+    return this.launch(task, exec);
+  }
+
+  private async recordMisfire(name: string, plan: ReturnType<Engine['misfirePlan']>): Promise<void> {
+    const entry = this.tasks.get(name);
+    if (entry === undefined) return;
+    const late = (t: number) => `missed: the service was not running or was stalled at that time (found ${Math.round((plan.now - t) / 1000)} s late)`;
+    for (const at of plan.missed) {
+      const exec = this.newExecution(entry.task, at, 'SCHEDULE');
+      exec.state = 'MISSED';
+      exec.error = late(at);
+      exec.endTime = this.clock.now();
+      await this.recorder.record(exec, { claim: true });
+    }
+    if (plan.gapStart !== undefined) {
+      const exec = this.newExecution(entry.task, plan.gapStart, 'SCHEDULE');
+      exec.state = 'MISSED';
+      exec.error = `missed: this and every occurrence until ${new Date(plan.gapEnd).toISOString()} passed while the service was not running (too many to record one by one)`;
+      exec.endTime = this.clock.now();
+      await this.recorder.record(exec, { claim: true });
+    }
+    // Catch-up runs go one after another, so they neither overlap each other nor get SKIPPED.
+    for (const at of plan.run) await (await this.fire(name, at, 'CATCHUP'))?.done;
+  }
+
+  private launch(task: Task, exec: Execution): ExecutionHandle {
+    const rt = this.runtime(task.name);
+    const handle = new ExecutionHandle(exec, task);
+    rt.active.set(exec.id, handle);
+    this.handles.set(exec.id, handle);
+    handle.done = this.track(
+      runExecution(handle, { clock: this.clock, actions: this.options.actions, recorder: this.recorder, random: this.options.random })
+        .then((final) => this.afterExecution(task.name, final))
+        .finally(() => {
+          rt.active.delete(exec.id);
+          this.handles.delete(exec.id);
+          this.startBuffered(task.name, rt);
+        }),
+    );
+    return handle;
+  }
+
+  private startBuffered(name: string, rt: TaskRuntime): void {
+    const entry = this.tasks.get(name);
+    if (rt.buffered === undefined || rt.active.size > 0 || entry === undefined || !this.running) return;
+    const exec = rt.buffered;
+    rt.buffered = undefined;
+    this.launch(entry.task, exec);
+  }
+
+  /** Counts consecutive failures and pauses the task at pause_after_failures. */
+  private async afterExecution(name: string, exec: Execution): Promise<void> {
+    if (exec.state === 'SUCCEEDED') {
+      await this.updateStatus(name, (t) => (t.consecutiveFailures === 0 ? undefined : { ...t, consecutiveFailures: 0 }));
+      return;
+    }
+    if (!isFailureState(exec.state)) return;
+    let paused = false;
+    await this.updateStatus(name, (t) => {
+      const failures = t.consecutiveFailures + 1;
+      if (t.pauseAfterFailures > 0 && failures >= t.pauseAfterFailures && t.state === 'ENABLED') {
+        paused = true;
+        return {
+          ...t,
+          consecutiveFailures: failures,
+          state: 'PAUSED',
+          pausedReason: `paused after ${failures} consecutive failed executions (last: ${exec.error})`,
+          etag: uuidv7(this.clock.now()),
+          updateTime: this.clock.now(),
+        };
+      }
+      return { ...t, consecutiveFailures: failures };
+    });
+    if (paused) {
+      const entry = this.tasks.get(name);
+      if (entry !== undefined) this.upsertTask(entry.task);
+    }
+  }
+
+  /** Write status fields of a stored task under its lock; the etag stays unless `mutate` changes it. */
+  private async updateStatus(name: string, mutate: (task: Task) => Task | undefined): Promise<void> {
+    await this.taskLock.run(name, async () => {
+      const current = await this.store.getTask(name);
+      if (current === undefined) return;
+      const next = mutate(current);
+      if (next === undefined) return;
+      await this.store.replaceTask(next, current.etag);
+      const entry = this.tasks.get(name);
+      if (entry !== undefined) entry.task = next;
+    });
+  }
+
+  private quiesce(name: string, reason: string): void {
+    const rt = this.runtimes.get(name);
+    if (rt === undefined) return;
+    for (const handle of rt.active.values()) {
+      handle.stopRetries = true;
+      if (handle.waitingForRetry) handle.cancel(reason);
+    }
+    this.track(this.cancelBuffered(name, rt, reason));
+  }
+
+  private async cancelBuffered(name: string, rt: TaskRuntime, reason: string): Promise<Execution | undefined> {
+    const exec = rt.buffered;
+    if (exec === undefined) return undefined;
+    rt.buffered = undefined;
+    exec.state = 'CANCELLED';
+    exec.error = reason;
+    exec.endTime = this.clock.now();
+    await this.recorder.record(exec);
+    if (rt.active.size === 0 && !this.tasks.has(name)) this.runtimes.delete(name);
+    return structuredClone(exec);
+  }
+
+  private async recoverUnfinished(): Promise<number> {
+    const unfinished = await this.store.executionsInStates(['PENDING', 'RUNNING', 'RETRYING']);
+    const now = this.clock.now();
+    for (const exec of unfinished) {
+      const wasRunning = exec.state === 'RUNNING';
+      const last = exec.attempts[exec.attempts.length - 1];
+      if (wasRunning && last !== undefined && last.endTime === undefined) {
+        last.state = 'LOST';
+        last.endTime = now;
+        last.error = 'the process died during this attempt';
+      }
+      exec.error = `lost: the process handling it (node ${exec.node || 'unknown'}) stopped while it was ${exec.state.toLowerCase()}`;
+      exec.state = 'LOST';
+      exec.endTime = now;
+      await this.recorder.record(exec);
+    }
+    return unfinished.length;
+  }
+
+  private newExecution(task: Task, scheduledTime: number, trigger: Trigger): Execution {
+    return {
+      id: uuidv7(this.clock.now()),
+      taskName: task.name,
+      scheduledTime,
+      startTime: undefined,
+      endTime: undefined,
+      state: 'PENDING',
+      attempt: 0,
+      trigger,
+      error: '',
+      node: this.options.node,
+      attempts: [],
+      output: '',
+    };
+  }
+
+  private runtime(name: string): TaskRuntime {
+    let rt = this.runtimes.get(name);
+    if (rt === undefined) {
+      rt = { active: new Map(), buffered: undefined };
+      this.runtimes.set(name, rt);
+    }
+    return rt;
+  }
+
+  /** Keep a background promise for idle()/stop(); report its failure instead of leaving it unhandled. */
+  private track(promise: Promise<unknown>, context = 'engine'): Promise<void> {
+    const tracked: Promise<void> = promise.then(
+      () => undefined,
+      (err) => this.options.onError?.(err, context),
+    ).finally(() => this.inflight.delete(tracked));
+    this.inflight.add(tracked);
+    return tracked;
+  }
+}

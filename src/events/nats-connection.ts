@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+
+export interface NatsSettings {
+  servers: string[];
+  name: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  credsFile?: string;
+}
+
+/**
+ * Keeps one NATS connection for the whole service: connects in the background (the service
+ * starts without NATS and says so), retries forever with backoff, logs every status change.
+ */
+export class NatsConnectionManager {
+  private nc: NatsConnection | undefined;
+  private connected = false;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly settings: NatsSettings, private readonly log: Logger) {}
+
+  /** The connection while it is up; undefined while NATS is away. */
+  current(): NatsConnection | undefined {
+    return this.connected ? this.nc : undefined;
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  /** Called on every (re)connect, e.g. to flush the outbox. */
+  onConnect(listener: () => void): void {
+    this.listeners.add(listener);
+  }
+
+  start(): void {
+    void this.attempt(0);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const nc = this.nc;
+    this.nc = undefined;
+    this.connected = false;
+    if (nc !== undefined && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+  }
+
+  private options(): NodeConnectionOptions {
+    const s = this.settings;
+    const opts: NodeConnectionOptions = {
+      servers: s.servers,
+      name: s.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 1_000,
+      reconnectJitter: 500,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    };
+    if (s.user !== undefined) { opts.user = s.user; opts.pass = s.password; }
+    if (s.token !== undefined) opts.token = s.token;
+    if (s.credsFile !== undefined) opts.authenticator = credsAuthenticator(readFileSync(s.credsFile));
+    return opts;
+  }
+
+  private async attempt(failures: number): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const nc = await connect(this.options());
+      if (this.stopped) { await nc.close(); return; }
+      this.nc = nc;
+      this.connected = true;
+      this.log.info({ server: nc.getServer() }, 'nats connected');
+      this.notify();
+      void this.watchStatus(nc);
+      void nc.closed().then((err) => {
+        this.connected = false;
+        if (this.stopped) return;
+        this.log.warn({ err }, 'nats connection closed; reconnecting');
+        void this.attempt(0);
+      });
+    } catch (err) {
+      const delay = Math.min(500 * 2 ** failures, 10_000);
+      if (failures === 0) {
+        this.log.warn({ servers: this.settings.servers, err: (err as Error).message }, 'nats not reachable; running without it and retrying');
+      }
+      this.retryTimer = setTimeout(() => void this.attempt(failures + 1), delay);
+      this.retryTimer.unref();
+    }
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case 'disconnect':
+          this.connected = false;
+          this.log.warn({ server: status.server }, 'nats disconnected');
+          break;
+        case 'reconnecting':
+          this.log.debug('nats reconnecting');
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.log.info({ server: status.server }, 'nats reconnected');
+          this.notify();
+          break;
+        case 'error':
+          this.log.warn({ err: status.error.message }, 'nats error');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private notify(): void {
+    for (const l of this.listeners) l();
+  }
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionEvent } from '../../src/domain/execution.js';
+import { emptyTaskSpec, type TaskSpec } from '../../src/domain/task.js';
+import { ControlPlane } from '../../src/engine/control-plane.js';
+import { Engine } from '../../src/engine/engine.js';
+import { FakeClock } from '../../src/engine/fake-clock.js';
+import { WatchHub } from '../../src/events/watch-hub.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { ScriptedActions } from './scripted-actions.js';
+
+export const CONTEXT = { requestId: 'test', principal: '', createRequestId: '' };
+
+/** A real SQLite file in a temp dir, a fake clock and a scripted action port around a real engine. */
+export class EngineHarness {
+  readonly dir: string;
+  readonly events: ExecutionEvent[] = [];
+  readonly errors: unknown[] = [];
+  store!: SqliteStore;
+  engine!: Engine;
+  api!: ControlPlane;
+  hub!: WatchHub;
+
+  constructor(readonly clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0)), readonly actions = new ScriptedActions(clock), dir?: string) {
+    this.dir = dir ?? mkdtempSync(join(tmpdir(), 'cronplane-engine-'));
+  }
+
+  /** Open the store and start the engine (again, after `crash` or `shutdown`). */
+  async start(): Promise<this> {
+    this.store = SqliteStore.open(join(this.dir, 'cronplane.db'));
+    this.hub = new WatchHub(this.store);
+    this.engine = new Engine({
+      store: this.store,
+      clock: this.clock,
+      actions: this.actions,
+      node: 'test-node',
+      onEvent: (e) => { this.events.push(e); this.hub.publish(e); },
+      onError: (err) => this.errors.push(err),
+      random: () => 0.5,
+    });
+    this.api = new ControlPlane({ store: this.store, engine: this.engine, clock: this.clock, watch: (q, s) => this.hub.watch(q, s) });
+    await this.engine.start();
+    return this;
+  }
+
+  /** Stop without grace and close the store, as if the process had died between fires. */
+  async halt(): Promise<void> {
+    await this.engine.stop(0);
+    await this.store.close();
+  }
+
+  async cleanup(): Promise<void> {
+    await this.store.close().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  spec(name: string, cron: string, patch: Partial<TaskSpec> = {}): TaskSpec {
+    return {
+      ...emptyTaskSpec(name),
+      schedule: { cron, timeZone: '' },
+      action: { kind: 'natsPublish', subject: `jobs.${name}`, payload: new Uint8Array(), headers: {}, jetstream: false },
+      ...patch,
+    };
+  }
+
+  async create(name: string, cron: string, patch: Partial<TaskSpec> = {}) {
+    return this.api.createTask(this.spec(name, cron, patch), CONTEXT);
+  }
+
+  /** Advance fake time; due timers fire in order and promise work settles between them. */
+  async advance(ms: number): Promise<void> {
+    await this.clock.advance(ms);
+  }
+
+  /** Final executions of a task, oldest first, by scheduled time. */
+  async finals(task: string) {
+    const { executions } = await this.store.listExecutions({ taskName: task, states: [], limit: 1000, beforeKey: '' });
+    return executions.reverse();
+  }
+
+  statesOf(task: string): string[] {
+    return this.events.filter((e) => e.execution.taskName === task).map((e) => e.execution.state);
+  }
+}

@@ -1,0 +1,58 @@
+import { create } from '@bufbuild/protobuf';
+import { DurationSchema, TimestampSchema, type Duration, type Timestamp } from '@bufbuild/protobuf/wkt';
+import type { FieldViolation } from '../domain/errors.js';
+
+const NANOS_PER_MS = 1_000_000;
+const MAX_NANOS = 999_999_999;
+
+/**
+ * The domain counts durations in ms: sub-millisecond parts are dropped (toward zero) and
+ * negative durations stay negative, so domain validation can name the field.
+ */
+export function msFromDuration(duration: Duration, field: string, violations: FieldViolation[]): number {
+  if (Math.abs(duration.nanos) > MAX_NANOS || (duration.seconds > 0n && duration.nanos < 0) || (duration.seconds < 0n && duration.nanos > 0)) {
+    violations.push({ field, description: 'is not a valid google.protobuf.Duration (nanos out of range or sign mismatch)' });
+    return 0;
+  }
+  const ms = Number(duration.seconds) * 1000 + Math.trunc(duration.nanos / NANOS_PER_MS);
+  if (!Number.isSafeInteger(ms)) {
+    violations.push({ field, description: 'is out of range' });
+    return 0;
+  }
+  return ms;
+}
+
+/** A domain duration (ms) as google.protobuf.Duration. */
+export function durationFromMillis(ms: number): Duration {
+  const whole = Math.trunc(ms);
+  const seconds = Math.trunc(whole / 1000);
+  const nanos = (whole - seconds * 1000) * NANOS_PER_MS;
+  // `+ 0` turns -0 into 0: nanos must carry the sign of seconds, and -0 is neither.
+  return create(DurationSchema, { seconds: BigInt(seconds), nanos: nanos + 0 });
+}
+
+/** The domain keeps instants as epoch ms; sub-millisecond parts are dropped. */
+export function msFromTimestamp(timestamp: Timestamp, field: string, violations: FieldViolation[]): number {
+  if (timestamp.nanos < 0 || timestamp.nanos > MAX_NANOS) {
+    violations.push({ field, description: 'is not a valid google.protobuf.Timestamp (nanos out of range)' });
+    return 0;
+  }
+  const ms = Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / NANOS_PER_MS);
+  if (!Number.isSafeInteger(ms)) {
+    violations.push({ field, description: 'is out of range' });
+    return 0;
+  }
+  return ms;
+}
+
+/** An epoch-ms instant as google.protobuf.Timestamp (nanos always in [0, 1e9)). */
+export function timestampFromMillis(ms: number): Timestamp {
+  const whole = Math.floor(ms);
+  const seconds = Math.floor(whole / 1000);
+  return create(TimestampSchema, { seconds: BigInt(seconds), nanos: (whole - seconds * 1000) * NANOS_PER_MS });
+}
+
+/** Optional instants map to unset message fields. */
+export function optionalTimestamp(ms: number | undefined): Timestamp | undefined {
+  return ms === undefined ? undefined : timestampFromMillis(ms);
+}

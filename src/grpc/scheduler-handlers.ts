@@ -1,0 +1,163 @@
+import type * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { InvalidArgumentError, type FieldViolation } from '../domain/errors.js';
+import type { RequestContext, SchedulerApi } from '../engine/scheduler-api.js';
+import {
+  CancelExecutionResponseSchema,
+  CreateTaskResponseSchema,
+  DeleteTaskResponseSchema,
+  GetExecutionResponseSchema,
+  GetTaskResponseSchema,
+  ListExecutionsResponseSchema,
+  ListTasksResponseSchema,
+  PauseTaskResponseSchema,
+  PreviewScheduleResponseSchema,
+  ResumeTaskResponseSchema,
+  RunTaskResponseSchema,
+  UpdateTaskResponseSchema,
+  type CancelExecutionRequest,
+  type CreateTaskRequest,
+  type DeleteTaskRequest,
+  type GetExecutionRequest,
+  type GetTaskRequest,
+  type ListExecutionsRequest,
+  type ListTasksRequest,
+  type PauseTaskRequest,
+  type PreviewScheduleRequest,
+  type ResumeTaskRequest,
+  type RunTaskRequest,
+  type SchedulerService,
+  type UpdateTaskRequest,
+} from '../gen/cronplane/v1/scheduler_service_pb.js';
+import { executionStatesFromProto, executionToProto } from './convert-execution.js';
+import { scheduleSpecFromProto, taskSpecFromProto, taskViewToProto } from './convert-task.js';
+import { msFromTimestamp, timestampFromMillis } from './convert-time.js';
+import { acceptRequestId, requestContextOf, type GrpcServerCall, type SchedulerHandlerHooks } from './request-context.js';
+import { reportRpcError } from './report-rpc-error.js';
+import { createWatchExecutionsHandler } from './watch-executions-handler.js';
+
+/** One handler per RPC, keyed by protobuf-es local name (grpc-js finds them via originalName). */
+type SchedulerHandlers = { [K in keyof (typeof SchedulerService)['method']]: grpc.UntypedHandleCall };
+
+function required(field: string): InvalidArgumentError {
+  return new InvalidArgumentError([{ field, description: 'is required' }]);
+}
+
+function requireNonEmpty(value: string, field: string): void {
+  if (value === '') throw required(field);
+}
+
+/**
+ * Adapts one async use case to a grpc-js unary handler: answers exactly once, never throws
+ * synchronously, maps failures through toGrpcError and logs them with the request id.
+ */
+function unary<Req, Res>(
+  method: string,
+  hooks: SchedulerHandlerHooks,
+  run: (request: Req, context: RequestContext) => Promise<Res>,
+  bodyRequestId?: (request: Req) => string,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let requestId = '';
+    const answer = async (): Promise<Res> => {
+      requestId = acceptRequestId(call as GrpcServerCall, bodyRequestId?.(call.request));
+      const context = await requestContextOf(call as GrpcServerCall, requestId, hooks);
+      return run(call.request, context);
+    };
+    answer()
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(reportRpcError(hooks.log, method, requestId, err)),
+      )
+      .catch((err: unknown) => hooks.log.error({ err, method, requestId }, 'could not send the rpc answer'));
+  };
+}
+
+/**
+ * The SchedulerService over gRPC: converts proto requests to domain calls on the api and the
+ * results back. No business rules here; the api validates and throws domain errors.
+ */
+export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandlerHooks): grpc.UntypedServiceImplementation {
+  const handlers: SchedulerHandlers = {
+    createTask: unary(
+      'CreateTask',
+      hooks,
+      async (req: CreateTaskRequest, ctx) => {
+        if (req.task === undefined) throw required('task');
+        const view = await api.createTask(taskSpecFromProto(req.task), { ...ctx, createRequestId: req.requestId });
+        return create(CreateTaskResponseSchema, { task: taskViewToProto(view) });
+      },
+      (req) => req.requestId,
+    ),
+    getTask: unary('GetTask', hooks, async (req: GetTaskRequest) => {
+      requireNonEmpty(req.name, 'name');
+      return create(GetTaskResponseSchema, { task: taskViewToProto(await api.getTask(req.name)) });
+    }),
+    listTasks: unary('ListTasks', hooks, async (req: ListTasksRequest) => {
+      const page = await api.listTasks({ pageSize: req.pageSize, pageToken: req.pageToken, filter: req.filter });
+      return create(ListTasksResponseSchema, {
+        tasks: page.tasks.map(taskViewToProto),
+        nextPageToken: page.nextPageToken,
+      });
+    }),
+    updateTask: unary(
+      'UpdateTask',
+      hooks,
+      async (req: UpdateTaskRequest, ctx) => {
+        if (req.task === undefined) throw required('task');
+        requireNonEmpty(req.task.name, 'task.name');
+        const spec = taskSpecFromProto(req.task);
+        const view = await api.updateTask({ spec, paths: [...(req.updateMask?.paths ?? [])], etag: req.etag }, ctx);
+        return create(UpdateTaskResponseSchema, { task: taskViewToProto(view) });
+      },
+      (req) => req.requestId,
+    ),
+    deleteTask: unary('DeleteTask', hooks, async (req: DeleteTaskRequest, ctx) => {
+      requireNonEmpty(req.name, 'name');
+      await api.deleteTask(req.name, req.etag, ctx);
+      return create(DeleteTaskResponseSchema);
+    }),
+    pauseTask: unary('PauseTask', hooks, async (req: PauseTaskRequest, ctx) => {
+      requireNonEmpty(req.name, 'name');
+      return create(PauseTaskResponseSchema, { task: taskViewToProto(await api.pauseTask(req.name, req.reason, ctx)) });
+    }),
+    resumeTask: unary('ResumeTask', hooks, async (req: ResumeTaskRequest, ctx) => {
+      requireNonEmpty(req.name, 'name');
+      return create(ResumeTaskResponseSchema, { task: taskViewToProto(await api.resumeTask(req.name, ctx)) });
+    }),
+    runTask: unary('RunTask', hooks, async (req: RunTaskRequest, ctx) => {
+      requireNonEmpty(req.name, 'name');
+      return create(RunTaskResponseSchema, { execution: executionToProto(await api.runTask(req.name, ctx)) });
+    }),
+    listExecutions: unary('ListExecutions', hooks, async (req: ListExecutionsRequest) => {
+      const page = await api.listExecutions({
+        taskName: req.taskName,
+        states: executionStatesFromProto(req.states, 'states'),
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+      });
+      return create(ListExecutionsResponseSchema, {
+        executions: page.executions.map(executionToProto),
+        nextPageToken: page.nextPageToken,
+      });
+    }),
+    getExecution: unary('GetExecution', hooks, async (req: GetExecutionRequest) => {
+      requireNonEmpty(req.id, 'id');
+      return create(GetExecutionResponseSchema, { execution: executionToProto(await api.getExecution(req.id)) });
+    }),
+    cancelExecution: unary('CancelExecution', hooks, async (req: CancelExecutionRequest, ctx) => {
+      requireNonEmpty(req.id, 'id');
+      return create(CancelExecutionResponseSchema, { execution: executionToProto(await api.cancelExecution(req.id, ctx)) });
+    }),
+    watchExecutions: createWatchExecutionsHandler(api, hooks),
+    previewSchedule: unary('PreviewSchedule', hooks, async (req: PreviewScheduleRequest) => {
+      if (req.schedule === undefined) throw required('schedule');
+      const violations: FieldViolation[] = [];
+      const startTime = req.startTime === undefined ? undefined : msFromTimestamp(req.startTime, 'start_time', violations);
+      if (violations.length > 0) throw new InvalidArgumentError(violations);
+      const times = await api.previewSchedule(scheduleSpecFromProto(req.schedule), startTime, req.count);
+      return create(PreviewScheduleResponseSchema, { times: times.map(timestampFromMillis) });
+    }),
+  };
+  return handlers;
+}

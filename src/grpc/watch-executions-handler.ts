@@ -1,0 +1,90 @@
+import type { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { UnavailableError } from '../domain/errors.js';
+import type { SchedulerApi } from '../engine/scheduler-api.js';
+import {
+  WatchExecutionsResponseSchema,
+  type WatchExecutionsRequest,
+  type WatchExecutionsResponse,
+} from '../gen/cronplane/v1/scheduler_service_pb.js';
+import { executionEventToProto, watchQueryFromProto } from './convert-execution.js';
+import { acceptRequestId, requestContextOf, type SchedulerHandlerHooks } from './request-context.js';
+import { reportRpcError } from './report-rpc-error.js';
+
+const METHOD = 'WatchExecutions';
+
+/** Resolves when the stream can take more (or nobody is listening any more). */
+function drained(stream: EventEmitter, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    signal.addEventListener('abort', done);
+  });
+}
+
+async function serveWatch(
+  api: SchedulerApi,
+  hooks: SchedulerHandlerHooks,
+  call: grpc.ServerWritableStream<WatchExecutionsRequest, WatchExecutionsResponse>,
+): Promise<void> {
+  const watch = new AbortController();
+  let shuttingDown = false;
+  let requestId = '';
+  const onClientGone = () => watch.abort();
+  const onShutdown = () => {
+    shuttingDown = true;
+    watch.abort();
+  };
+  call.on('cancelled', onClientGone);
+  call.on('close', onClientGone);
+  hooks.shutdownSignal?.addEventListener('abort', onShutdown);
+  try {
+    requestId = acceptRequestId(call);
+    // The api's watch takes no context, but the auth hook must still get to refuse the call.
+    await requestContextOf(call, requestId, hooks);
+    if (hooks.shutdownSignal?.aborted === true) onShutdown();
+    const query = watchQueryFromProto(call.request);
+    if (!watch.signal.aborted) {
+      for await (const event of api.watchExecutions(query, watch.signal)) {
+        if (watch.signal.aborted) break;
+        const more = call.write(create(WatchExecutionsResponseSchema, { event: executionEventToProto(event) }));
+        if (!more) await drained(call, watch.signal);
+      }
+    }
+    if (shuttingDown) throw new UnavailableError('server is shutting down; watch again');
+    if (!watch.signal.aborted) call.end();
+  } catch (err) {
+    // A client that went away gets no status; anyone else gets the mapped one.
+    if ((watch.signal.aborted && !shuttingDown) || call.cancelled || call.destroyed) return;
+    // emit('error') is how grpc-js ends a server stream with a status (it then calls end()).
+    call.emit('error', reportRpcError(hooks.log, METHOD, requestId, err));
+  } finally {
+    watch.abort();
+    call.off('cancelled', onClientGone);
+    call.off('close', onClientGone);
+    hooks.shutdownSignal?.removeEventListener('abort', onShutdown);
+  }
+}
+
+/**
+ * WatchExecutions: streams the api's events until the client leaves, the api ends the stream
+ * or the server shuts down (UNAVAILABLE, so clients reconnect and resume after their last
+ * sequence). Writes wait for 'drain', so a slow client slows its own feed down to the api's
+ * bounded buffer (which ends it with RESOURCE_EXHAUSTED) instead of growing memory here.
+ */
+export function createWatchExecutionsHandler(
+  api: SchedulerApi,
+  hooks: SchedulerHandlerHooks,
+): grpc.handleServerStreamingCall<WatchExecutionsRequest, WatchExecutionsResponse> {
+  return (call) => {
+    serveWatch(api, hooks, call).catch((err: unknown) => {
+      hooks.log.error({ err, method: METHOD }, 'watch stream failed while ending');
+    });
+  };
+}

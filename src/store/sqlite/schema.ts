@@ -1,0 +1,79 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The SQLite schema as an append-only list of migrations: migration i brings the file from
+ * `PRAGMA user_version = i` to `i + 1`. Never edit a shipped entry; add a new one.
+ *
+ * Every table keeps the whole domain object as JSON (decoded by rows.ts) and copies into
+ * real columns only what queries filter, order or constrain on.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tasks (
+    name   TEXT PRIMARY KEY,
+    state  TEXT NOT NULL,
+    etag   TEXT NOT NULL,
+    -- only the labels, so a label filter parses a few bytes instead of the whole task
+    labels TEXT NOT NULL,
+    json   TEXT NOT NULL
+  );
+  -- ListTasks with a state filter walks this in name order
+  CREATE INDEX tasks_state_name ON tasks (state, name);
+
+  CREATE TABLE executions (
+    -- explicit rowid alias: insertion order that VACUUM cannot renumber (lastExecution tie-break)
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL UNIQUE,
+    task_name      TEXT NOT NULL,
+    scheduled_time INTEGER NOT NULL,
+    trigger        TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    json           TEXT NOT NULL
+  );
+  -- the occurrence claim: one scheduled (or catch-up) execution per task and instant
+  CREATE UNIQUE INDEX executions_claim ON executions (task_name, scheduled_time)
+    WHERE trigger != 'MANUAL';
+  -- ListExecutions of one task, newest first, keyset-paged; lastExecution; pruning
+  CREATE INDEX executions_task_time ON executions (task_name, scheduled_time, id);
+  -- ListExecutions of all tasks
+  CREATE INDEX executions_time ON executions (scheduled_time, id);
+  -- executionsInStates (crash recovery) and ListExecutions filtered by state
+  CREATE INDEX executions_state_time ON executions (state, scheduled_time, id);
+
+  CREATE TABLE events (
+    -- AUTOINCREMENT: a sequence is never handed out twice, even after the newest is pruned
+    sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+    id        TEXT NOT NULL,
+    task_name TEXT NOT NULL,
+    time      INTEGER NOT NULL,
+    execution TEXT NOT NULL
+  );
+
+  -- events not yet accepted by NATS; foreign keys are off, the reference documents the link
+  CREATE TABLE outbox (
+    sequence INTEGER PRIMARY KEY REFERENCES events (sequence)
+  );
+  `,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Bring the file up to SCHEMA_VERSION, each step in its own transaction with its
+ * user_version bump, so a crash mid-way leaves a consistent older version behind.
+ */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `database schema version ${current} is newer than this cronplane understands (${SCHEMA_VERSION})`,
+    );
+  }
+  for (let version = current; version < SCHEMA_VERSION; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,393 @@
+import type Database from 'better-sqlite3';
+import { EtagMismatchError, TaskAlreadyExistsError, TaskNotFoundError, UnavailableError } from '../../domain/errors.js';
+import { isFinalState } from '../../domain/execution.js';
+import type { Execution, ExecutionEvent, ExecutionState } from '../../domain/execution.js';
+import type { TaskFilter } from '../../domain/task-filter.js';
+import type { Task } from '../../domain/task.js';
+import type { Store } from '../store.js';
+import { EventPruner } from './event-pruner.js';
+import { HistoryPruner } from './history-pruner.js';
+import { openDatabase } from './open-database.js';
+import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
+import {
+  eventFromRow,
+  executionFromJson,
+  executionToJson,
+  taskFromJson,
+  taskLabelsToJson,
+  taskToJson,
+  type EventRow,
+} from './rows.js';
+import { StatementCache } from './statement-cache.js';
+import { listExecutionsSql } from './list-executions-sql.js';
+import { listTasksSql } from './list-tasks-sql.js';
+
+/** Tuning of a SqliteStore; the defaults suit a single node with up to ~1M tasks. */
+export interface SqliteStoreOptions {
+  /** Executions kept per task (final ones beyond it are pruned). Default 1000. */
+  historyPerTask?: number;
+  /** Events kept for WatchExecutions replay once NATS has them. Default 100 000. */
+  eventRetention?: number;
+}
+
+export const DEFAULT_HISTORY_PER_TASK = 1000;
+export const DEFAULT_EVENT_RETENTION = 100_000;
+
+interface JsonRow {
+  json: string;
+}
+
+interface TaskParams {
+  name: string;
+  state: string;
+  etag: string;
+  labels: string;
+  json: string;
+}
+
+interface ExecutionParams {
+  id: string;
+  taskName: string;
+  scheduledTime: number;
+  trigger: string;
+  state: string;
+  json: string;
+}
+
+interface ExecutionKeyRow extends JsonRow {
+  scheduledTime: number;
+  id: string;
+}
+
+const EVENT_COLUMNS = 'sequence, id, time, execution';
+
+/** The statements with fixed SQL, prepared once when the store opens. */
+function prepareStatements(db: Database.Database) {
+  return {
+    insertTask: db.prepare<TaskParams>(`
+      INSERT INTO tasks (name, state, etag, labels, json) VALUES (@name, @state, @etag, @labels, @json)
+      ON CONFLICT (name) DO NOTHING`),
+    getTask: db.prepare<[string], JsonRow>('SELECT json FROM tasks WHERE name = ?'),
+    taskExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM tasks WHERE name = ?'),
+    allTasks: db.prepare<[], JsonRow>('SELECT json FROM tasks ORDER BY name'),
+    countTasks: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM tasks'),
+    replaceTask: db.prepare<TaskParams & { expected: string }>(`
+      UPDATE tasks SET state = @state, etag = @etag, labels = @labels, json = @json
+      WHERE name = @name AND etag = @expected`),
+    deleteTask: db.prepare<[string]>('DELETE FROM tasks WHERE name = ?'),
+    deleteTaskIfEtag: db.prepare<[string, string]>('DELETE FROM tasks WHERE name = ? AND etag = ?'),
+
+    executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
+    occurrenceClaimed: db.prepare<[string, number], { one: number }>(`
+      SELECT 1 AS one FROM executions WHERE task_name = ? AND scheduled_time = ? AND trigger != 'MANUAL'`),
+    upsertExecution: db.prepare<ExecutionParams>(`
+      INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
+      VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)
+      ON CONFLICT (id) DO UPDATE SET
+        task_name = excluded.task_name, scheduled_time = excluded.scheduled_time,
+        trigger = excluded.trigger, state = excluded.state, json = excluded.json`),
+    insertEvent: db.prepare<{ id: string; taskName: string; time: number; execution: string }>(`
+      INSERT INTO events (id, task_name, time, execution) VALUES (@id, @taskName, @time, @execution)`),
+    insertOutbox: db.prepare<[number]>('INSERT INTO outbox (sequence) VALUES (?)'),
+    getExecution: db.prepare<[string], JsonRow>('SELECT json FROM executions WHERE id = ?'),
+    lastOccurrence: db.prepare<[string], { t: number | null }>(`
+      SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND trigger != 'MANUAL'`),
+    lastExecution: db.prepare<[string], JsonRow>(`
+      SELECT json FROM executions WHERE task_name = ? ORDER BY scheduled_time DESC, seq DESC LIMIT 1`),
+
+    eventsAfter: db.prepare<[number, number], EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?`,
+    ),
+    lastSequence: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
+    pendingOutbox: db.prepare<[number], EventRow>(`
+      SELECT e.sequence AS sequence, e.id AS id, e.time AS time, e.execution AS execution
+      FROM outbox o JOIN events e ON e.sequence = o.sequence
+      ORDER BY o.sequence LIMIT ?`),
+    outboxSize: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM outbox'),
+    ackOutbox: db.prepare<[number]>('DELETE FROM outbox WHERE sequence = ?'),
+  };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+/** SQLite's LIMIT treats a negative value as "no limit": never let one through. */
+function rowLimit(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
+}
+
+function taskParams(task: Task): TaskParams {
+  return {
+    name: task.name,
+    state: task.state,
+    etag: task.etag,
+    labels: taskLabelsToJson(task),
+    json: taskToJson(task),
+  };
+}
+
+/** `(?, ?, ...)` for an IN list of `count` values (count >= 1). */
+function placeholders(count: number): string {
+  return `(${new Array<string>(count).fill('?').join(', ')})`;
+}
+
+/**
+ * The embedded default Store: one SQLite file (better-sqlite3, WAL), one replica. Every
+ * method is one synchronous statement or one transaction, so each is atomic on its own and
+ * calls never interleave; the methods are async only because the Store contract is.
+ */
+export class SqliteStore implements Store {
+  private closed = false;
+  private readonly statements: ReturnType<typeof prepareStatements>;
+  private readonly dynamic: StatementCache;
+  private readonly historyPruner: HistoryPruner;
+  private readonly eventPruner: EventPruner;
+  private readonly recordTransaction: (
+    execution: Execution,
+    event: { id: string; time: number },
+    claim: boolean,
+  ) => ExecutionEvent | undefined;
+  private readonly replaceTransaction: (task: Task, expectedEtag: string) => void;
+  private readonly deleteTransaction: (name: string, expectedEtag: string | undefined) => void;
+  private readonly ackTransaction: (sequences: number[]) => void;
+
+  private constructor(
+    private readonly db: Database.Database,
+    options: SqliteStoreOptions,
+  ) {
+    this.statements = prepareStatements(db);
+    this.dynamic = new StatementCache(db);
+    this.historyPruner = new HistoryPruner(
+      db,
+      positiveInteger('historyPerTask', options.historyPerTask ?? DEFAULT_HISTORY_PER_TASK),
+    );
+    this.eventPruner = new EventPruner(
+      db,
+      positiveInteger('eventRetention', options.eventRetention ?? DEFAULT_EVENT_RETENTION),
+    );
+    // IMMEDIATE: take the write lock up front, so no other connection to the file can make
+    // this transaction fail half-way when it upgrades from reading to writing.
+    this.recordTransaction = db.transaction(this.recordInTransaction.bind(this)).immediate;
+    this.replaceTransaction = db.transaction(this.replaceInTransaction.bind(this)).immediate;
+    this.deleteTransaction = db.transaction(this.deleteInTransaction.bind(this)).immediate;
+    this.ackTransaction = db.transaction((sequences: number[]) => {
+      for (const sequence of sequences) this.statements.ackOutbox.run(sequence);
+    }).immediate;
+  }
+
+  /**
+   * Open (creating it, and its directory, when missing) the store file at `path` and bring
+   * its schema up to date. Synchronous: it is ready when it returns.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    const db = openDatabase(path);
+    try {
+      return new SqliteStore(db, options);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  async createTask(task: Task): Promise<void> {
+    this.ensureOpen();
+    if (this.statements.insertTask.run(taskParams(task)).changes === 0) throw new TaskAlreadyExistsError(task.name);
+  }
+
+  async getTask(name: string): Promise<Task | undefined> {
+    this.ensureOpen();
+    const row = this.statements.getTask.get(name);
+    return row === undefined ? undefined : taskFromJson(row.json);
+  }
+
+  async listTasks(query: { afterName: string; limit: number; filter: TaskFilter }): Promise<Task[]> {
+    this.ensureOpen();
+    const limit = rowLimit(query.limit);
+    if (limit === 0) return [];
+    const { sql, params } = listTasksSql(query.afterName, query.filter, limit);
+    const rows = this.dynamic.get(sql).all(...params) as JsonRow[];
+    return rows.map((row) => taskFromJson(row.json));
+  }
+
+  async allTasks(): Promise<Task[]> {
+    this.ensureOpen();
+    // Iterate rather than .all(): at a million tasks, rows and tasks are never all held twice.
+    const tasks: Task[] = [];
+    for (const row of this.statements.allTasks.iterate()) tasks.push(taskFromJson(row.json));
+    return tasks;
+  }
+
+  async countTasks(): Promise<number> {
+    this.ensureOpen();
+    return this.statements.countTasks.get()!.n;
+  }
+
+  async replaceTask(task: Task, expectedEtag: string): Promise<void> {
+    this.ensureOpen();
+    this.replaceTransaction(task, expectedEtag);
+  }
+
+  /** An empty `expectedEtag` counts as not given (proto3 strings cannot be absent). */
+  async deleteTask(name: string, expectedEtag?: string): Promise<void> {
+    this.ensureOpen();
+    this.deleteTransaction(name, expectedEtag === '' ? undefined : expectedEtag);
+  }
+
+  /**
+   * Also refuses (returns undefined, writes nothing) to move a stored execution out of a final
+   * state. Without `claim`, a second non-manual execution for an occurrence that already has
+   * one breaks the occurrence's uniqueness and throws: claim new scheduled executions.
+   */
+  async recordExecution(
+    execution: Execution,
+    event: { id: string; time: number },
+    options?: { claim?: boolean },
+  ): Promise<ExecutionEvent | undefined> {
+    this.ensureOpen();
+    return this.recordTransaction(execution, event, options?.claim === true);
+  }
+
+  async getExecution(id: string): Promise<Execution | undefined> {
+    this.ensureOpen();
+    const row = this.statements.getExecution.get(id);
+    return row === undefined ? undefined : executionFromJson(row.json);
+  }
+
+  /** `beforeKey`/`nextKey`: `${scheduledTime}:${id}` of the last row of the page ('' = none). */
+  async listExecutions(query: {
+    taskName: string;
+    states: ExecutionState[];
+    limit: number;
+    beforeKey: string;
+  }): Promise<{ executions: Execution[]; nextKey: string }> {
+    this.ensureOpen();
+    const limit = rowLimit(query.limit);
+    const before = query.beforeKey === '' ? undefined : decodeExecutionPageKey(query.beforeKey);
+    if (limit === 0) return { executions: [], nextKey: '' };
+    // One row more than asked tells whether another page exists, without a COUNT.
+    const { sql, params } = listExecutionsSql(query.taskName, query.states, before, limit + 1);
+    const rows = this.dynamic.get(sql).all(...params) as ExecutionKeyRow[];
+    const more = rows.length > limit;
+    const page = more ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    return {
+      executions: page.map((row) => executionFromJson(row.json)),
+      nextKey: more && last !== undefined ? encodeExecutionPageKey(last) : '',
+    };
+  }
+
+  /** Oldest occurrence first. */
+  async executionsInStates(states: ExecutionState[]): Promise<Execution[]> {
+    this.ensureOpen();
+    const distinct = [...new Set(states)].sort();
+    if (distinct.length === 0) return [];
+    const statement = this.dynamic.get(
+      `SELECT json FROM executions WHERE state IN ${placeholders(distinct.length)} ORDER BY scheduled_time, seq`,
+    );
+    return (statement.all(...distinct) as JsonRow[]).map((row) => executionFromJson(row.json));
+  }
+
+  async lastOccurrence(taskName: string): Promise<number | undefined> {
+    this.ensureOpen();
+    return this.statements.lastOccurrence.get(taskName)?.t ?? undefined;
+  }
+
+  /** Latest scheduled time; among equal times, the one recorded first is older. */
+  async lastExecution(taskName: string): Promise<Execution | undefined> {
+    this.ensureOpen();
+    const row = this.statements.lastExecution.get(taskName);
+    return row === undefined ? undefined : executionFromJson(row.json);
+  }
+
+  async eventsAfter(afterSequence: number, limit: number): Promise<ExecutionEvent[]> {
+    this.ensureOpen();
+    return this.statements.eventsAfter.all(afterSequence, rowLimit(limit)).map(eventFromRow);
+  }
+
+  /** From sqlite_sequence, so it stays right when the newest events have been pruned. */
+  async lastSequence(): Promise<number> {
+    this.ensureOpen();
+    return this.statements.lastSequence.get()?.seq ?? 0;
+  }
+
+  async pendingOutbox(limit: number): Promise<ExecutionEvent[]> {
+    this.ensureOpen();
+    return this.statements.pendingOutbox.all(rowLimit(limit)).map(eventFromRow);
+  }
+
+  async outboxSize(): Promise<number> {
+    this.ensureOpen();
+    return this.statements.outboxSize.get()!.n;
+  }
+
+  /** Unknown or already acked sequences are ignored. */
+  async ackOutbox(sequences: number[]): Promise<void> {
+    this.ensureOpen();
+    if (sequences.length > 0) this.ackTransaction(sequences);
+  }
+
+  /** Idempotent; every other method rejects with UnavailableError afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new UnavailableError('the sqlite store is closed');
+  }
+
+  private replaceInTransaction(task: Task, expectedEtag: string): void {
+    if (this.statements.replaceTask.run({ ...taskParams(task), expected: expectedEtag }).changes > 0) return;
+    if (this.statements.taskExists.get(task.name) === undefined) throw new TaskNotFoundError(task.name);
+    throw new EtagMismatchError(task.name);
+  }
+
+  private deleteInTransaction(name: string, expectedEtag: string | undefined): void {
+    const result =
+      expectedEtag === undefined
+        ? this.statements.deleteTask.run(name)
+        : this.statements.deleteTaskIfEtag.run(name, expectedEtag);
+    if (result.changes > 0) return;
+    if (this.statements.taskExists.get(name) === undefined) throw new TaskNotFoundError(name);
+    throw new EtagMismatchError(name);
+  }
+
+  private recordInTransaction(
+    execution: Execution,
+    event: { id: string; time: number },
+    claim: boolean,
+  ): ExecutionEvent | undefined {
+    const stored = this.statements.executionStateById.get(execution.id);
+    if (claim) {
+      // A claim is for a new execution: an existing id, or any non-manual execution of the
+      // same occurrence, means somebody already handles it.
+      if (stored !== undefined) return undefined;
+      if (this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined) {
+        return undefined;
+      }
+    }
+    if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return undefined;
+
+    const json = executionToJson(execution);
+    this.statements.upsertExecution.run({
+      id: execution.id,
+      taskName: execution.taskName,
+      scheduledTime: execution.scheduledTime,
+      trigger: execution.trigger,
+      state: execution.state,
+      json,
+    });
+    const sequence = Number(
+      this.statements.insertEvent.run({ id: event.id, taskName: execution.taskName, time: event.time, execution: json })
+        .lastInsertRowid,
+    );
+    this.statements.insertOutbox.run(sequence);
+    if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
+    this.eventPruner.eventAdded(sequence);
+    // Decoded from what was written: the caller's object may change later, the event may not.
+    return { sequence, id: event.id, time: event.time, execution: executionFromJson(json) };
+  }
+}

@@ -3,6 +3,7 @@
 
 SHELL := /bin/bash
 BIN := node_modules/.bin
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 PROTO := $(shell find proto -name '*.proto')
 SRC := $(shell find src test bench -name '*.ts' 2>/dev/null)
 STAMPS := .stamps

@@ -10,6 +10,7 @@ export interface ExecutionPageKey {
   id: string;
 }
 
+/** The key of a page's last row: where the next page starts. */
 export function encodeExecutionPageKey(key: ExecutionPageKey): string {
   return `${key.scheduledTime}:${key.id}`;
 }

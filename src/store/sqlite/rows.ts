@@ -151,6 +151,7 @@ export function taskToJson(task: Task): string {
   return JSON.stringify(stored);
 }
 
+/** Inverse of taskToJson: bytes back to Uint8Array, nulls back to undefined. */
 export function taskFromJson(json: string): Task {
   const s = JSON.parse(json) as StoredTask;
   return {
@@ -218,6 +219,7 @@ export function executionToJson(execution: Execution): string {
   return JSON.stringify(stored);
 }
 
+/** Inverse of executionToJson. */
 export function executionFromJson(json: string): Execution {
   const s = JSON.parse(json) as StoredExecution;
   return {
@@ -242,6 +244,7 @@ export function executionFromJson(json: string): Execution {
   };
 }
 
+/** A stored event as the domain sees it. */
 export function eventFromRow(row: EventRow): ExecutionEvent {
   return { sequence: row.sequence, id: row.id, time: row.time, execution: executionFromJson(row.execution) };
 }

@@ -30,7 +30,9 @@ export interface SqliteStoreOptions {
   eventRetention?: number;
 }
 
+/** Enough history to see a task's recent behaviour; older runs live in logs and on NATS. */
 export const DEFAULT_HISTORY_PER_TASK = 1000;
+/** Enough replay for watchers that reconnect after minutes, at a few KB per event. */
 export const DEFAULT_EVENT_RETENTION = 100_000;
 
 interface JsonRow {

@@ -1,17 +1,14 @@
-import { toJsonString } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { ActionDispatcher } from './actions/action-dispatcher.js';
 import { natsConnectionSource } from './actions/nats-connection-source.js';
 import { redactConfig, type Config } from './config/config.js';
-import type { ExecutionEvent } from './domain/execution.js';
 import { systemClock, type Clock } from './engine/clock.js';
 import { ControlPlane } from './engine/control-plane.js';
 import { Engine } from './engine/engine.js';
 import { NatsConnectionManager } from './events/nats-connection.js';
 import { OutboxPublisher } from './events/outbox-publisher.js';
+import { protoJsonEncoders } from './events/event-encoding.js';
 import { WatchHub } from './events/watch-hub.js';
-import { ExecutionEventSchema } from './gen/cronplane/v1/execution_pb.js';
-import { executionEventToProto } from './grpc/convert-execution.js';
 import { startGrpcServer } from './grpc/grpc-server.js';
 import { logExecutionEvent } from './observability/execution-log.js';
 import { startHttpEndpoint } from './observability/http-endpoint.js';
@@ -29,12 +26,6 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-const encoder = new TextEncoder();
-
-/** Encodes an event as its protobuf JSON, the body of every NATS event message. */
-export function encodeEventJson(event: ExecutionEvent): Uint8Array {
-  return encoder.encode(toJsonString(ExecutionEventSchema, executionEventToProto(event)));
-}
 
 /** The one place that wires config -> store -> engine -> transports. */
 export async function startService(config: Config, options: { clock?: Clock; log?: Logger } = {}): Promise<Service> {
@@ -51,7 +42,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
   const publisher = new OutboxPublisher({
     store,
     connection: () => nats.current(),
-    encode: encodeEventJson,
+    encode: protoJsonEncoders,
     subjectPrefix: config.subjectPrefix,
     source: `/cronplane/${config.nodeName}`,
     log: log.child({ component: 'outbox' }),

@@ -1,25 +1,57 @@
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { ExecutionEvent } from '../domain/execution.js';
+import type { TaskEvent } from '../domain/task-event.js';
+
+/** The parts of an event that its NATS message needs. */
+export interface OutgoingEvent {
+  id: string;
+  time: number;
+  /** CloudEvents type, e.g. io.cronplane.execution.succeeded */
+  type: string;
+  /** The task the event is about. */
+  taskName: string;
+  subject: string;
+  sequence: number;
+}
 
 /**
  * CloudEvents 1.0 binary mode over NATS headers, so generic CloudEvents consumers understand
  * the events; the event id doubles as Nats-Msg-Id so JetStream drops a re-published duplicate.
  */
-export function cloudEventHeaders(event: ExecutionEvent, source: string): MsgHdrs {
+export function cloudEventHeaders(event: OutgoingEvent, source: string): MsgHdrs {
   const h = headers();
   h.set('ce-specversion', '1.0');
   h.set('ce-id', event.id);
   h.set('ce-source', source);
-  h.set('ce-type', `io.cronplane.execution.${event.execution.state.toLowerCase()}`);
+  h.set('ce-type', event.type);
   h.set('ce-time', new Date(event.time).toISOString());
-  h.set('ce-subject', event.execution.taskName);
+  h.set('ce-subject', event.taskName);
   h.set('content-type', 'application/json');
   h.set('Nats-Msg-Id', event.id);
-  h.set('Cronplane-Sequence', String(event.sequence));
   return h;
 }
 
 /** `<prefix>.executions.<task>.<state>`, state in lower case. */
-export function executionEventSubject(prefix: string, event: ExecutionEvent): string {
-  return `${prefix}.executions.${event.execution.taskName}.${event.execution.state.toLowerCase()}`;
+export function describeExecutionEvent(prefix: string, event: ExecutionEvent): OutgoingEvent {
+  const state = event.execution.state.toLowerCase();
+  return {
+    id: event.id,
+    time: event.time,
+    type: `io.cronplane.execution.${state}`,
+    taskName: event.execution.taskName,
+    subject: `${prefix}.executions.${event.execution.taskName}.${state}`,
+    sequence: event.sequence,
+  };
+}
+
+/** `<prefix>.tasks.<task>.<change>`. */
+export function describeTaskEvent(prefix: string, event: TaskEvent): OutgoingEvent {
+  return {
+    id: event.id,
+    time: event.time,
+    type: `io.cronplane.task.${event.change}`,
+    taskName: event.task.name,
+    subject: `${prefix}.tasks.${event.task.name}.${event.change}`,
+    sequence: event.sequence,
+  };
 }

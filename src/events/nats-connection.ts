@@ -9,6 +9,8 @@ export interface NatsSettings {
   password?: string;
   token?: string;
   credsFile?: string;
+  /** TLS to NATS: CA to trust, and a client certificate when the server asks for one. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
 
 /**
@@ -65,6 +67,7 @@ export class NatsConnectionManager {
     if (s.user !== undefined) { opts.user = s.user; opts.pass = s.password; }
     if (s.token !== undefined) opts.token = s.token;
     if (s.credsFile !== undefined) opts.authenticator = credsAuthenticator(readFileSync(s.credsFile));
+    if (s.tls !== undefined) opts.tls = { ...s.tls };
     return opts;
   }
 

@@ -1,5 +1,6 @@
 import type { Execution, ExecutionEvent, ExecutionState } from '../domain/execution.js';
 import type { Task } from '../domain/task.js';
+import type { TaskEvent } from '../domain/task-event.js';
 import type { TaskFilter } from '../domain/task-filter.js';
 
 /**
@@ -8,7 +9,11 @@ import type { TaskFilter } from '../domain/task-filter.js';
  * All methods may be called concurrently; each one is atomic on its own.
  */
 export interface Store {
-  /** Insert a new task. Throws TaskAlreadyExistsError when the name is taken. */
+  /**
+   * Insert a new task. Throws TaskAlreadyExistsError when the name is taken.
+   * Task writes (create, replace with a new etag, delete) also queue a TaskEvent in the task
+   * outbox, in the same transaction.
+   */
   createTask(task: Task): Promise<void>;
   getTask(name: string): Promise<Task | undefined>;
   /** Tasks with name > `afterName`, ordered by name, at most `limit`, matching `filter`. */
@@ -21,8 +26,11 @@ export interface Store {
    * Throws TaskNotFoundError or EtagMismatchError; nothing is written then.
    */
   replaceTask(task: Task, expectedEtag: string): Promise<void>;
-  /** Delete a task (its history stays). Throws TaskNotFoundError, or EtagMismatchError when `expectedEtag` is given and stale. */
-  deleteTask(name: string, expectedEtag?: string): Promise<void>;
+  /**
+   * Delete a task (its history stays). Throws TaskNotFoundError, or EtagMismatchError when
+   * `expectedEtag` is given and stale. `time` (epoch ms) stamps the deleted event.
+   */
+  deleteTask(name: string, expectedEtag?: string, time?: number): Promise<void>;
 
   /**
    * Record an execution change and its event in one transaction: upsert the execution,
@@ -61,6 +69,12 @@ export interface Store {
   outboxSize(): Promise<number>;
   /** Remove events from the outbox once NATS has accepted them. */
   ackOutbox(sequences: number[]): Promise<void>;
+  /** Outbox events dropped (oldest first) because the outbox was at its limit, since the store opened. */
+  droppedOutboxEvents(): Promise<number>;
+
+  /** Task events not yet accepted by NATS, oldest first. */
+  pendingTaskOutbox(limit: number): Promise<TaskEvent[]>;
+  ackTaskOutbox(sequences: number[]): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -765,7 +765,9 @@ describe('SqliteStore: durability', () => {
       assert.deepEqual([...task.action.payload], [0, 1, 2, 250]);
       assert.equal(await store.lastSequence(), 200);
       assert.equal((await store.eventsAfter(0, 1000)).length, 200);
-      assert.equal(await store.outboxSize(), 197);
+      assert.equal((await store.pendingOutbox(1000)).length, 197);
+      assert.equal((await store.pendingTaskOutbox(1000)).length, 50, 'one created event per task');
+      assert.equal(await store.outboxSize(), 197 + 50);
       assert.equal((await store.getExecution('x-199'))!.state, 'SUCCEEDED');
       assert.equal(await store.lastOccurrence('task-49'), T0 + 199);
       assert.equal((await listAllExecutions(store, {}, 64)).length, 200);

@@ -54,6 +54,17 @@ export const MIGRATIONS: readonly string[] = [
     sequence INTEGER PRIMARY KEY REFERENCES events (sequence)
   );
   `,
+  `
+  -- task changes waiting for NATS; a row is deleted once NATS has it (no replay is kept)
+  CREATE TABLE task_events (
+    sequence  INTEGER PRIMARY KEY AUTOINCREMENT,
+    id        TEXT NOT NULL,
+    task_name TEXT NOT NULL,
+    change    TEXT NOT NULL,
+    time      INTEGER NOT NULL,
+    task      TEXT NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -5,6 +5,8 @@ import type { Execution, ExecutionEvent, ExecutionState } from '../../domain/exe
 import type { TaskFilter } from '../../domain/task-filter.js';
 import type { Task } from '../../domain/task.js';
 import type { Store } from '../store.js';
+import { taskChangeOf, type TaskChange, type TaskEvent } from '../../domain/task-event.js';
+import { randomUUID } from 'node:crypto';
 import { EventPruner } from './event-pruner.js';
 import { HistoryPruner } from './history-pruner.js';
 import { openDatabase } from './open-database.js';
@@ -28,6 +30,22 @@ export interface SqliteStoreOptions {
   historyPerTask?: number;
   /** Events kept for WatchExecutions replay once NATS has them. Default 100 000. */
   eventRetention?: number;
+  /**
+   * Most events waiting for NATS (each outbox: executions, tasks); beyond it the oldest are
+   * dropped from the outbox (execution events stay in the replay history). Default 1 000 000.
+   */
+  outboxLimit?: number;
+}
+
+/** About a day of a busy node's events during a NATS outage; a few GB of disk at most. */
+export const DEFAULT_OUTBOX_LIMIT = 1_000_000;
+
+interface TaskEventRow {
+  sequence: number;
+  id: string;
+  change: TaskChange;
+  time: number;
+  task: string;
 }
 
 /** Enough history to see a task's recent behaviour; older runs live in logs and on NATS. */
@@ -107,6 +125,20 @@ function prepareStatements(db: Database.Database) {
       ORDER BY o.sequence LIMIT ?`),
     outboxSize: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM outbox'),
     ackOutbox: db.prepare<[number]>('DELETE FROM outbox WHERE sequence = ?'),
+    dropOldestOutbox: db.prepare<[number]>(
+      'DELETE FROM outbox WHERE sequence IN (SELECT sequence FROM outbox ORDER BY sequence LIMIT ?)',
+    ),
+
+    insertTaskEvent: db.prepare<{ id: string; taskName: string; change: string; time: number; task: string }>(`
+      INSERT INTO task_events (id, task_name, change, time, task) VALUES (@id, @taskName, @change, @time, @task)`),
+    pendingTaskEvents: db.prepare<[number], TaskEventRow>(
+      'SELECT sequence, id, change, time, task FROM task_events ORDER BY sequence LIMIT ?',
+    ),
+    taskEventCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM task_events'),
+    ackTaskEvent: db.prepare<[number]>('DELETE FROM task_events WHERE sequence = ?'),
+    dropOldestTaskEvents: db.prepare<[number]>(
+      'DELETE FROM task_events WHERE sequence IN (SELECT sequence FROM task_events ORDER BY sequence LIMIT ?)',
+    ),
   };
 }
 
@@ -151,9 +183,16 @@ export class SqliteStore implements Store {
     event: { id: string; time: number },
     claim: boolean,
   ) => ExecutionEvent | undefined;
+  private readonly createTransaction: (task: Task) => void;
   private readonly replaceTransaction: (task: Task, expectedEtag: string) => void;
-  private readonly deleteTransaction: (name: string, expectedEtag: string | undefined) => void;
+  private readonly deleteTransaction: (name: string, expectedEtag: string | undefined, time: number) => void;
   private readonly ackTransaction: (sequences: number[]) => void;
+  private readonly ackTaskTransaction: (sequences: number[]) => void;
+  private readonly outboxLimit: number;
+  /** Rows in each outbox, kept in memory so the limit check costs no COUNT per write. */
+  private outboxCount: number;
+  private taskOutboxCount: number;
+  private dropped = 0;
 
   private constructor(
     private readonly db: Database.Database,
@@ -171,11 +210,18 @@ export class SqliteStore implements Store {
     );
     // IMMEDIATE: take the write lock up front, so no other connection to the file can make
     // this transaction fail half-way when it upgrades from reading to writing.
+    this.outboxLimit = positiveInteger('outboxLimit', options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
+    this.outboxCount = this.statements.outboxSize.get()!.n;
+    this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
     this.recordTransaction = db.transaction(this.recordInTransaction.bind(this)).immediate;
+    this.createTransaction = db.transaction(this.createInTransaction.bind(this)).immediate;
     this.replaceTransaction = db.transaction(this.replaceInTransaction.bind(this)).immediate;
     this.deleteTransaction = db.transaction(this.deleteInTransaction.bind(this)).immediate;
     this.ackTransaction = db.transaction((sequences: number[]) => {
-      for (const sequence of sequences) this.statements.ackOutbox.run(sequence);
+      for (const sequence of sequences) this.outboxCount -= this.statements.ackOutbox.run(sequence).changes;
+    }).immediate;
+    this.ackTaskTransaction = db.transaction((sequences: number[]) => {
+      for (const sequence of sequences) this.taskOutboxCount -= this.statements.ackTaskEvent.run(sequence).changes;
     }).immediate;
   }
 
@@ -195,7 +241,7 @@ export class SqliteStore implements Store {
 
   async createTask(task: Task): Promise<void> {
     this.ensureOpen();
-    if (this.statements.insertTask.run(taskParams(task)).changes === 0) throw new TaskAlreadyExistsError(task.name);
+    this.createTransaction(task);
   }
 
   async getTask(name: string): Promise<Task | undefined> {
@@ -232,9 +278,9 @@ export class SqliteStore implements Store {
   }
 
   /** An empty `expectedEtag` counts as not given (proto3 strings cannot be absent). */
-  async deleteTask(name: string, expectedEtag?: string): Promise<void> {
+  async deleteTask(name: string, expectedEtag?: string, time: number = Date.now()): Promise<void> {
     this.ensureOpen();
-    this.deleteTransaction(name, expectedEtag === '' ? undefined : expectedEtag);
+    this.deleteTransaction(name, expectedEtag === '' ? undefined : expectedEtag, time);
   }
 
   /**
@@ -319,15 +365,36 @@ export class SqliteStore implements Store {
     return this.statements.pendingOutbox.all(rowLimit(limit)).map(eventFromRow);
   }
 
+  /** Both outboxes: execution events and task events waiting for NATS. */
   async outboxSize(): Promise<number> {
     this.ensureOpen();
-    return this.statements.outboxSize.get()!.n;
+    return this.outboxCount + this.taskOutboxCount;
   }
 
   /** Unknown or already acked sequences are ignored. */
   async ackOutbox(sequences: number[]): Promise<void> {
     this.ensureOpen();
     if (sequences.length > 0) this.ackTransaction(sequences);
+  }
+
+  async droppedOutboxEvents(): Promise<number> {
+    return this.dropped;
+  }
+
+  async pendingTaskOutbox(limit: number): Promise<TaskEvent[]> {
+    this.ensureOpen();
+    return this.statements.pendingTaskEvents.all(rowLimit(limit)).map((row) => ({
+      sequence: row.sequence,
+      id: row.id,
+      time: row.time,
+      change: row.change,
+      task: taskFromJson(row.task),
+    }));
+  }
+
+  async ackTaskOutbox(sequences: number[]): Promise<void> {
+    this.ensureOpen();
+    if (sequences.length > 0) this.ackTaskTransaction(sequences);
   }
 
   /** Idempotent; every other method rejects with UnavailableError afterwards. */
@@ -341,20 +408,44 @@ export class SqliteStore implements Store {
     if (this.closed) throw new UnavailableError('the sqlite store is closed');
   }
 
+  private createInTransaction(task: Task): void {
+    if (this.statements.insertTask.run(taskParams(task)).changes === 0) throw new TaskAlreadyExistsError(task.name);
+    this.queueTaskEvent('created', task, task.updateTime);
+  }
+
   private replaceInTransaction(task: Task, expectedEtag: string): void {
-    if (this.statements.replaceTask.run({ ...taskParams(task), expected: expectedEtag }).changes > 0) return;
-    if (this.statements.taskExists.get(task.name) === undefined) throw new TaskNotFoundError(task.name);
+    const before = this.statements.getTask.get(task.name);
+    if (this.statements.replaceTask.run({ ...taskParams(task), expected: expectedEtag }).changes > 0) {
+      const change = taskChangeOf(before === undefined ? undefined : taskFromJson(before.json), task);
+      if (change !== undefined) this.queueTaskEvent(change, task, task.updateTime);
+      return;
+    }
+    if (before === undefined) throw new TaskNotFoundError(task.name);
     throw new EtagMismatchError(task.name);
   }
 
-  private deleteInTransaction(name: string, expectedEtag: string | undefined): void {
+  private deleteInTransaction(name: string, expectedEtag: string | undefined, time: number): void {
+    const before = this.statements.getTask.get(name);
     const result =
       expectedEtag === undefined
         ? this.statements.deleteTask.run(name)
         : this.statements.deleteTaskIfEtag.run(name, expectedEtag);
-    if (result.changes > 0) return;
-    if (this.statements.taskExists.get(name) === undefined) throw new TaskNotFoundError(name);
+    if (result.changes > 0) {
+      this.queueTaskEvent('deleted', taskFromJson(before!.json), time);
+      return;
+    }
+    if (before === undefined) throw new TaskNotFoundError(name);
     throw new EtagMismatchError(name);
+  }
+
+  private queueTaskEvent(change: TaskChange, task: Task, time: number): void {
+    this.statements.insertTaskEvent.run({ id: randomUUID(), taskName: task.name, change, time, task: taskToJson(task) });
+    this.taskOutboxCount++;
+    const excess = this.taskOutboxCount - this.outboxLimit;
+    if (excess > 0) {
+      this.taskOutboxCount -= this.statements.dropOldestTaskEvents.run(excess).changes;
+      this.dropped += excess;
+    }
   }
 
   private recordInTransaction(
@@ -387,6 +478,13 @@ export class SqliteStore implements Store {
         .lastInsertRowid,
     );
     this.statements.insertOutbox.run(sequence);
+    this.outboxCount++;
+    const excess = this.outboxCount - this.outboxLimit;
+    if (excess > 0) {
+      // At the limit the oldest waiting events give way: the history (and watch replay) keeps them.
+      this.outboxCount -= this.statements.dropOldestOutbox.run(excess).changes;
+      this.dropped += excess;
+    }
     if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
     this.eventPruner.eventAdded(sequence);
     // Decoded from what was written: the caller's object may change later, the event may not.

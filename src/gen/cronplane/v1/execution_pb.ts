@@ -175,7 +175,7 @@ export const ExecutionSchema: GenMessage<Execution> = /*@__PURE__*/
  */
 export type ExecutionEvent = Message<"cronplane.v1.ExecutionEvent"> & {
   /**
-   * Increases by one with every event of this service's store; resume a watch after it.
+   * Increases with every event of this service's store (not always by one); resume a watch after it.
    *
    * @generated from field: uint64 sequence = 1 [jstype = JS_NUMBER];
    */

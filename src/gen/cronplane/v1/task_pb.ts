@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cronplane/v1/task.proto.
  */
 export const file_cronplane_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("Chdjcm9ucGxhbmUvdjEvdGFzay5wcm90bxIMY3JvbnBsYW5lLnYxIisKCFNjaGVkdWxlEgwKBGNyb24YASABKAkSEQoJdGltZV96b25lGAIgASgJIrcBChFOYXRzUHVibGlzaEFjdGlvbhIPCgdzdWJqZWN0GAEgASgJEg8KB3BheWxvYWQYAiABKAwSPQoHaGVhZGVycxgDIAMoCzIsLmNyb25wbGFuZS52MS5OYXRzUHVibGlzaEFjdGlvbi5IZWFkZXJzRW50cnkSEQoJamV0c3RyZWFtGAQgASgIGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqQBChFOYXRzUmVxdWVzdEFjdGlvbhIPCgdzdWJqZWN0GAEgASgJEg8KB3BheWxvYWQYAiABKAwSPQoHaGVhZGVycxgDIAMoCzIsLmNyb25wbGFuZS52MS5OYXRzUmVxdWVzdEFjdGlvbi5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEitgEKCkh0dHBBY3Rpb24SCwoDdXJsGAEgASgJEg4KBm1ldGhvZBgCIAEoCRI2CgdoZWFkZXJzGAMgAygLMiUuY3JvbnBsYW5lLnYxLkh0dHBBY3Rpb24uSGVhZGVyc0VudHJ5EgwKBGJvZHkYBCABKAwSFQoNc3VjY2Vzc19jb2RlcxgFIAMoBRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKsAQoGQWN0aW9uEjcKDG5hdHNfcHVibGlzaBgBIAEoCzIfLmNyb25wbGFuZS52MS5OYXRzUHVibGlzaEFjdGlvbkgAEjcKDG5hdHNfcmVxdWVzdBgCIAEoCzIfLmNyb25wbGFuZS52MS5OYXRzUmVxdWVzdEFjdGlvbkgAEigKBGh0dHAYAyABKAsyGC5jcm9ucGxhbmUudjEuSHR0cEFjdGlvbkgAQgYKBGtpbmQiqwEKC1JldHJ5UG9saWN5EhQKDG1heF9hdHRlbXB0cxgBIAEoBRIyCg9pbml0aWFsX2JhY2tvZmYYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLbWF4X2JhY2tvZmYYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKbXVsdGlwbGllchgEIAEoARIOCgZqaXR0ZXIYBSABKAEi1gcKBFRhc2sSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIoCghzY2hlZHVsZRgDIAEoCzIWLmNyb25wbGFuZS52MS5TY2hlZHVsZRIkCgZhY3Rpb24YBCABKAsyFC5jcm9ucGxhbmUudjEuQWN0aW9uEiYKBXN0YXRlGAUgASgOMhcuY3JvbnBsYW5lLnYxLlRhc2tTdGF0ZRIuCgZsYWJlbHMYBiADKAsyHi5jcm9ucGxhbmUudjEuVGFzay5MYWJlbHNFbnRyeRIzChBhdHRlbXB0X2RlYWRsaW5lGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDHJldHJ5X3BvbGljeRgIIAEoCzIZLmNyb25wbGFuZS52MS5SZXRyeVBvbGljeRIzCg5vdmVybGFwX3BvbGljeRgJIAEoDjIbLmNyb25wbGFuZS52MS5PdmVybGFwUG9saWN5EjMKDm1pc2ZpcmVfcG9saWN5GAogASgOMhsuY3JvbnBsYW5lLnYxLk1pc2ZpcmVQb2xpY3kSMQoOY2F0Y2h1cF93aW5kb3cYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoKc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1heF9ydW5zGA4gASgFEhwKFHBhdXNlX2FmdGVyX2ZhaWx1cmVzGA8gASgFEjIKDm5leHRfcnVuX3RpbWVzGBQgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGV0YWcYFyABKAkSLwoObGFzdF9leGVjdXRpb24YGCABKAsyFy5jcm9ucGxhbmUudjEuRXhlY3V0aW9uEhUKDXBhdXNlZF9yZWFzb24YGSABKAkSEQoJcnVuX2NvdW50GBogASgFEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBsgASgFEhIKCmNyZWF0ZWRfYnkYHCABKAkSEgoKdXBkYXRlZF9ieRgdIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKlYKCVRhc2tTdGF0ZRIaChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19TVEFURV9FTkFCTEVEEAESFQoRVEFTS19TVEFURV9QQVVTRUQQAiqlAQoNT3ZlcmxhcFBvbGljeRIeChpPVkVSTEFQX1BPTElDWV9VTlNQRUNJRklFRBAAEhcKE09WRVJMQVBfUE9MSUNZX1NLSVAQARIYChRPVkVSTEFQX1BPTElDWV9BTExPVxACEh0KGU9WRVJMQVBfUE9MSUNZX0JVRkZFUl9PTkUQAxIiCh5PVkVSTEFQX1BPTElDWV9DQU5DRUxfUFJFVklPVVMQBCqBAQoNTWlzZmlyZVBvbGljeRIeChpNSVNGSVJFX1BPTElDWV9VTlNQRUNJRklFRBAAEhsKF01JU0ZJUkVfUE9MSUNZX1JVTl9PTkNFEAESFwoTTUlTRklSRV9QT0xJQ1lfU0tJUBACEhoKFk1JU0ZJUkVfUE9MSUNZX1JVTl9BTEwQA2IGcHJvdG8z", [file_cronplane_v1_execution, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chdjcm9ucGxhbmUvdjEvdGFzay5wcm90bxIMY3JvbnBsYW5lLnYxIisKCFNjaGVkdWxlEgwKBGNyb24YASABKAkSEQoJdGltZV96b25lGAIgASgJIrcBChFOYXRzUHVibGlzaEFjdGlvbhIPCgdzdWJqZWN0GAEgASgJEg8KB3BheWxvYWQYAiABKAwSPQoHaGVhZGVycxgDIAMoCzIsLmNyb25wbGFuZS52MS5OYXRzUHVibGlzaEFjdGlvbi5IZWFkZXJzRW50cnkSEQoJamV0c3RyZWFtGAQgASgIGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIqQBChFOYXRzUmVxdWVzdEFjdGlvbhIPCgdzdWJqZWN0GAEgASgJEg8KB3BheWxvYWQYAiABKAwSPQoHaGVhZGVycxgDIAMoCzIsLmNyb25wbGFuZS52MS5OYXRzUmVxdWVzdEFjdGlvbi5IZWFkZXJzRW50cnkaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEitgEKCkh0dHBBY3Rpb24SCwoDdXJsGAEgASgJEg4KBm1ldGhvZBgCIAEoCRI2CgdoZWFkZXJzGAMgAygLMiUuY3JvbnBsYW5lLnYxLkh0dHBBY3Rpb24uSGVhZGVyc0VudHJ5EgwKBGJvZHkYBCABKAwSFQoNc3VjY2Vzc19jb2RlcxgFIAMoBRouCgxIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKsAQoGQWN0aW9uEjcKDG5hdHNfcHVibGlzaBgBIAEoCzIfLmNyb25wbGFuZS52MS5OYXRzUHVibGlzaEFjdGlvbkgAEjcKDG5hdHNfcmVxdWVzdBgCIAEoCzIfLmNyb25wbGFuZS52MS5OYXRzUmVxdWVzdEFjdGlvbkgAEigKBGh0dHAYAyABKAsyGC5jcm9ucGxhbmUudjEuSHR0cEFjdGlvbkgAQgYKBGtpbmQiqwEKC1JldHJ5UG9saWN5EhQKDG1heF9hdHRlbXB0cxgBIAEoBRIyCg9pbml0aWFsX2JhY2tvZmYYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLbWF4X2JhY2tvZmYYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEgoKbXVsdGlwbGllchgEIAEoARIOCgZqaXR0ZXIYBSABKAEi1gcKBFRhc2sSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIoCghzY2hlZHVsZRgDIAEoCzIWLmNyb25wbGFuZS52MS5TY2hlZHVsZRIkCgZhY3Rpb24YBCABKAsyFC5jcm9ucGxhbmUudjEuQWN0aW9uEiYKBXN0YXRlGAUgASgOMhcuY3JvbnBsYW5lLnYxLlRhc2tTdGF0ZRIuCgZsYWJlbHMYBiADKAsyHi5jcm9ucGxhbmUudjEuVGFzay5MYWJlbHNFbnRyeRIzChBhdHRlbXB0X2RlYWRsaW5lGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDHJldHJ5X3BvbGljeRgIIAEoCzIZLmNyb25wbGFuZS52MS5SZXRyeVBvbGljeRIzCg5vdmVybGFwX3BvbGljeRgJIAEoDjIbLmNyb25wbGFuZS52MS5PdmVybGFwUG9saWN5EjMKDm1pc2ZpcmVfcG9saWN5GAogASgOMhsuY3JvbnBsYW5lLnYxLk1pc2ZpcmVQb2xpY3kSMQoOY2F0Y2h1cF93aW5kb3cYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoKc3RhcnRfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1heF9ydW5zGA4gASgFEhwKFHBhdXNlX2FmdGVyX2ZhaWx1cmVzGA8gASgFEjIKDm5leHRfcnVuX3RpbWVzGBQgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtjcmVhdGVfdGltZRgVIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGV0YWcYFyABKAkSLwoObGFzdF9leGVjdXRpb24YGCABKAsyFy5jcm9ucGxhbmUudjEuRXhlY3V0aW9uEhUKDXBhdXNlZF9yZWFzb24YGSABKAkSEQoJcnVuX2NvdW50GBogASgFEhwKFGNvbnNlY3V0aXZlX2ZhaWx1cmVzGBsgASgFEhIKCmNyZWF0ZWRfYnkYHCABKAkSEgoKdXBkYXRlZF9ieRgdIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIo0BCglUYXNrRXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoGY2hhbmdlGAMgASgOMhguY3JvbnBsYW5lLnYxLlRhc2tDaGFuZ2USIAoEdGFzaxgEIAEoCzISLmNyb25wbGFuZS52MS5UYXNrKlYKCVRhc2tTdGF0ZRIaChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSVEFTS19TVEFURV9FTkFCTEVEEAESFQoRVEFTS19TVEFURV9QQVVTRUQQAiqlAQoNT3ZlcmxhcFBvbGljeRIeChpPVkVSTEFQX1BPTElDWV9VTlNQRUNJRklFRBAAEhcKE09WRVJMQVBfUE9MSUNZX1NLSVAQARIYChRPVkVSTEFQX1BPTElDWV9BTExPVxACEh0KGU9WRVJMQVBfUE9MSUNZX0JVRkZFUl9PTkUQAxIiCh5PVkVSTEFQX1BPTElDWV9DQU5DRUxfUFJFVklPVVMQBCqBAQoNTWlzZmlyZVBvbGljeRIeChpNSVNGSVJFX1BPTElDWV9VTlNQRUNJRklFRBAAEhsKF01JU0ZJUkVfUE9MSUNZX1JVTl9PTkNFEAESFwoTTUlTRklSRV9QT0xJQ1lfU0tJUBACEhoKFk1JU0ZJUkVfUE9MSUNZX1JVTl9BTEwQAyqlAQoKVGFza0NoYW5nZRIbChdUQVNLX0NIQU5HRV9VTlNQRUNJRklFRBAAEhcKE1RBU0tfQ0hBTkdFX0NSRUFURUQQARIXChNUQVNLX0NIQU5HRV9VUERBVEVEEAISFwoTVEFTS19DSEFOR0VfREVMRVRFRBADEhYKElRBU0tfQ0hBTkdFX1BBVVNFRBAEEhcKE1RBU0tfQ0hBTkdFX1JFU1VNRUQQBWIGcHJvdG8z", [file_cronplane_v1_execution, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * When a task fires: a cron expression read in an IANA time zone.
@@ -462,6 +462,49 @@ export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
   messageDesc(file_cronplane_v1_task, 6);
 
 /**
+ * One change of a task, published on `<prefix>.tasks.<task>.<change>`.
+ *
+ * @generated from message cronplane.v1.TaskEvent
+ */
+export type TaskEvent = Message<"cronplane.v1.TaskEvent"> & {
+  /**
+   * Unique id (also the CloudEvents id and Nats-Msg-Id on NATS).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When the change happened.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: cronplane.v1.TaskChange change = 3;
+   */
+  change: TaskChange;
+
+  /**
+   * The task after the change (before it, for a delete). Output-only fields that are
+   * computed at read time (next_run_times, last_execution) are not filled.
+   *
+   * @generated from field: cronplane.v1.Task task = 4;
+   */
+  task?: Task | undefined;
+};
+
+/**
+ * Describes the message cronplane.v1.TaskEvent.
+ * Use `create(TaskEventSchema)` to create a new message.
+ */
+export const TaskEventSchema: GenMessage<TaskEvent> = /*@__PURE__*/
+  messageDesc(file_cronplane_v1_task, 7);
+
+/**
  * Whether a task fires on its schedule.
  *
  * @generated from enum cronplane.v1.TaskState
@@ -585,4 +628,59 @@ export enum MisfirePolicy {
  */
 export const MisfirePolicySchema: GenEnum<MisfirePolicy> = /*@__PURE__*/
   enumDesc(file_cronplane_v1_task, 2);
+
+/**
+ * What happened to a task.
+ *
+ * @generated from enum cronplane.v1.TaskChange
+ */
+export enum TaskChange {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: TASK_CHANGE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * CreateTask.
+   *
+   * @generated from enum value: TASK_CHANGE_CREATED = 1;
+   */
+  CREATED = 1,
+
+  /**
+   * UpdateTask.
+   *
+   * @generated from enum value: TASK_CHANGE_UPDATED = 2;
+   */
+  UPDATED = 2,
+
+  /**
+   * DeleteTask.
+   *
+   * @generated from enum value: TASK_CHANGE_DELETED = 3;
+   */
+  DELETED = 3,
+
+  /**
+   * PauseTask, or a pause after repeated failures.
+   *
+   * @generated from enum value: TASK_CHANGE_PAUSED = 4;
+   */
+  PAUSED = 4,
+
+  /**
+   * ResumeTask.
+   *
+   * @generated from enum value: TASK_CHANGE_RESUMED = 5;
+   */
+  RESUMED = 5,
+}
+
+/**
+ * Describes the enum cronplane.v1.TaskChange.
+ */
+export const TaskChangeSchema: GenEnum<TaskChange> = /*@__PURE__*/
+  enumDesc(file_cronplane_v1_task, 3);
 

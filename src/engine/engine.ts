@@ -12,6 +12,7 @@ import { ExecutionRecorder, type ExecutionEventListener } from './execution-reco
 import { ExecutionHandle, runExecution } from './execution-runner.js';
 import { uuidv7 } from './ids.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { Placement } from './placement.js';
 import { TimerHeap } from './timer-heap.js';
 
 export interface EngineOptions {
@@ -28,6 +29,13 @@ export interface EngineOptions {
   random?: () => number;
   /** Store or bookkeeping failures inside the engine (never action failures: those are executions). */
   onError?: (err: unknown, context: string) => void;
+  /** With replicas: how long to wait before claiming an occurrence (0 for the task's owner). */
+  placement?: Placement;
+  /**
+   * With replicas: whether another node still runs. Unfinished executions of dead nodes (and
+   * this node's own, from before a restart) are marked LOST. Default: none alive (one replica).
+   */
+  isNodeAlive?: (node: string) => boolean;
 }
 
 interface TaskEntry {
@@ -64,6 +72,8 @@ export class Engine {
   /** Serialises every read-modify-write of one task (control plane and engine alike). */
   readonly taskLock = new KeyedMutex();
   private timer: TimerHandle | undefined;
+  /** Occurrences waiting out their placement delay. */
+  private readonly delayed = new Set<TimerHandle>();
   private running = false;
   private readonly misfireThresholdMs: number;
   private readonly maxTimerMs: number;
@@ -98,6 +108,8 @@ export class Engine {
     this.running = false;
     this.timer?.cancel();
     this.timer = undefined;
+    for (const t of this.delayed) t.cancel();
+    this.delayed.clear();
     const all = () => Promise.allSettled([...this.inflight]);
     if (this.inflight.size > 0 && graceMs > 0) await Promise.race([all(), sleep(this.clock, graceMs)]);
     for (const handle of this.handles.values()) handle.cancel('cancelled: the service is shutting down');
@@ -232,15 +244,37 @@ export class Engine {
     let next: number | undefined;
     if (now - at <= this.misfireThresholdMs) {
       entry.lastOccurrence = at;
-      this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`);
+      this.afterPlacement(name, at, () => this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`));
       next = this.nextOccurrence(entry, at, 1);
     } else {
       const plan = this.misfirePlan(entry, at, now);
       entry.lastOccurrence = plan.last;
-      this.track(this.fireChain.run(name, () => this.recordMisfire(name, plan)), `misfire ${name}`);
+      this.afterPlacement(name, at, () => this.track(this.fireChain.run(name, () => this.recordMisfire(name, plan)), `misfire ${name}`));
       next = this.nextOccurrence(entry, now, plan.run.length);
     }
     if (next !== undefined) this.heap.set(name, next);
+  }
+
+  /** Run `work` now if this replica owns the task, else after the takeover delay (the claim decides). */
+  private afterPlacement(name: string, at: number, work: () => void): void {
+    const delay = this.options.placement?.(name, at) ?? 0;
+    if (delay <= 0) {
+      work();
+      return;
+    }
+    const handle = this.clock.setTimer(() => {
+      this.delayed.delete(handle);
+      if (this.running) work();
+    }, delay);
+    this.delayed.add(handle);
+  }
+
+  /**
+   * With replicas: mark LOST what dead nodes left unfinished (a survivor's takeover; the store
+   * makes sure only one survivor records it). Returns how many it marked.
+   */
+  async recoverDeadNodes(): Promise<number> {
+    return this.recoverUnfinished((node) => node !== this.options.node && !(this.options.isNodeAlive?.(node) ?? false));
   }
 
   private misfirePlan(entry: TaskEntry, first: number, now: number) {
@@ -413,8 +447,12 @@ export class Engine {
     return structuredClone(exec);
   }
 
-  private async recoverUnfinished(): Promise<number> {
-    const unfinished = await this.store.executionsInStates(['PENDING', 'RUNNING', 'RETRYING']);
+  /** Executions of dead nodes that never finished become LOST. At start this node's own count as dead. */
+  private async recoverUnfinished(
+    isDead: (node: string) => boolean = (node) => node === this.options.node || !(this.options.isNodeAlive?.(node) ?? false),
+  ): Promise<number> {
+    const unfinished = (await this.store.executionsInStates(['PENDING', 'RUNNING', 'RETRYING']))
+      .filter((e) => isDead(e.node) && !this.handles.has(e.id));
     const now = this.clock.now();
     for (const exec of unfinished) {
       const wasRunning = exec.state === 'RUNNING';

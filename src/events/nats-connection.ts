@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { redactUrl } from '../config/redact-url.js';
 
 export interface NatsSettings {
   servers: string[];
@@ -23,6 +24,9 @@ export class NatsConnectionManager {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<() => void>();
+  private firstAttemptDone!: () => void;
+  /** Settles when the first connection attempt has succeeded or failed. */
+  private readonly firstAttempt = new Promise<void>((resolve) => { this.firstAttemptDone = resolve; });
 
   constructor(private readonly settings: NatsSettings, private readonly log: Logger) {}
 
@@ -42,6 +46,16 @@ export class NatsConnectionManager {
 
   start(): void {
     void this.attempt(0);
+  }
+
+  /**
+   * Wait (at most `timeoutMs`) for the first attempt to connect to end, so occurrences that
+   * are due right at start-up do not fail only because the connection was a few ms away.
+   */
+  async firstAttemptSettled(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.firstAttempt, new Promise<void>((r) => { timer = setTimeout(r, timeoutMs); })]);
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {
@@ -78,7 +92,8 @@ export class NatsConnectionManager {
       if (this.stopped) { await nc.close(); return; }
       this.nc = nc;
       this.connected = true;
-      this.log.info({ server: nc.getServer() }, 'nats connected');
+      this.log.info({ server: redactUrl(nc.getServer()) }, 'nats connected');
+      this.firstAttemptDone();
       this.notify();
       void this.watchStatus(nc);
       void nc.closed().then((err) => {
@@ -90,8 +105,9 @@ export class NatsConnectionManager {
     } catch (err) {
       const delay = Math.min(500 * 2 ** failures, 10_000);
       if (failures === 0) {
-        this.log.warn({ servers: this.settings.servers, err: (err as Error).message }, 'nats not reachable; running without it and retrying');
+        this.log.warn({ servers: this.settings.servers.map(redactUrl), err: (err as Error).message }, 'nats not reachable; running without it and retrying');
       }
+      this.firstAttemptDone();
       this.retryTimer = setTimeout(() => void this.attempt(failures + 1), delay);
       this.retryTimer.unref();
     }
@@ -102,14 +118,14 @@ export class NatsConnectionManager {
       switch (status.type) {
         case 'disconnect':
           this.connected = false;
-          this.log.warn({ server: status.server }, 'nats disconnected');
+          this.log.warn({ server: redactUrl(status.server) }, 'nats disconnected');
           break;
         case 'reconnecting':
           this.log.debug('nats reconnecting');
           break;
         case 'reconnect':
           this.connected = true;
-          this.log.info({ server: status.server }, 'nats reconnected');
+          this.log.info({ server: redactUrl(status.server) }, 'nats reconnected');
           this.notify();
           break;
         case 'error':

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../config/config.js';
+import { authenticationConfigured, ConfigError, loadConfig, type Config } from '../config/config.js';
 import { isLoopbackAddress } from '../config/loopback.js';
 import { startService } from '../main.js';
 
@@ -14,11 +14,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (!isLoopbackAddress(config.grpcAddr) && !config.insecure) {
-    process.stderr.write(
-      `cronplane serve: refusing to listen on ${config.grpcAddr} without authentication; ` +
-        'configure CRONPLANE_JWT_* or set CRONPLANE_INSECURE=1 if this is meant\n',
-    );
+  const refusal = listenRefusal(config);
+  if (refusal !== undefined) {
+    process.stderr.write(`cronplane serve: ${refusal}\n`);
     return 2;
   }
   const service = await startService(config);
@@ -36,4 +34,18 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.on('SIGINT', onSignal);
   });
   return 0;
+}
+
+/**
+ * Why `serve` must not start with this config, or undefined: listening beyond loopback lets
+ * anyone on the network create tasks unless callers authenticate (a JWT key or mTLS), or the
+ * operator says with CRONPLANE_INSECURE=1 that something else guards the port.
+ */
+export function listenRefusal(config: Config): string | undefined {
+  if (isLoopbackAddress(config.grpcAddr) || authenticationConfigured(config) || config.insecure) return undefined;
+  return (
+    `refusing to listen on ${config.grpcAddr} without authentication: anyone who reaches the port could run tasks. ` +
+    'Configure CRONPLANE_JWT_SECRET, CRONPLANE_JWT_PUBLIC_KEY_FILE or CRONPLANE_JWKS_FILE (or mTLS with ' +
+    'CRONPLANE_TLS_CLIENT_CA_FILE), or set CRONPLANE_INSECURE=1 if the network is guarded otherwise'
+  );
 }

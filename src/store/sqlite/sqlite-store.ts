@@ -297,6 +297,44 @@ export class SqliteStore implements Store {
     return this.recordTransaction(execution, event, options?.claim === true);
   }
 
+  /**
+   * Apply an event whose sequence was assigned elsewhere (the JetStream stream), for a store
+   * used as a replica's read model. Idempotent by sequence; like recordExecution it never moves
+   * an execution out of a final state nor adds a second execution for a claimed occurrence.
+   * Queues nothing in the outbox. Returns whether the event was applied.
+   */
+  applyReplicatedEvent(event: ExecutionEvent): boolean {
+    this.ensureOpen();
+    const { execution } = event;
+    return this.db.transaction((): boolean => {
+      if (this.dynamic.get('SELECT 1 FROM events WHERE sequence = ?').get(event.sequence) !== undefined) return false;
+      const stored = this.statements.executionStateById.get(execution.id);
+      if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return false;
+      if (
+        stored === undefined &&
+        execution.trigger !== 'MANUAL' &&
+        this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined
+      ) {
+        return false;
+      }
+      const json = executionToJson(execution);
+      this.statements.upsertExecution.run({
+        id: execution.id,
+        taskName: execution.taskName,
+        scheduledTime: execution.scheduledTime,
+        trigger: execution.trigger,
+        state: execution.state,
+        json,
+      });
+      this.dynamic
+        .get('INSERT INTO events (sequence, id, task_name, time, execution) VALUES (?, ?, ?, ?, ?)')
+        .run(event.sequence, event.id, execution.taskName, event.time, json);
+      if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
+      this.eventPruner.eventAdded(event.sequence);
+      return true;
+    }).immediate();
+  }
+
   async getExecution(id: string): Promise<Execution | undefined> {
     this.ensureOpen();
     const row = this.statements.getExecution.get(id);

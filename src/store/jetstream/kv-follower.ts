@@ -1,0 +1,103 @@
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { StallWatchdog } from './stall-watchdog.js';
+
+/** A running watch over a whole bucket. */
+export interface KvFollower {
+  stop(): void;
+}
+
+export interface FollowOptions {
+  log: Logger;
+  /** How long the initial load may take. */
+  timeoutMs: number;
+  what: string;
+}
+
+/**
+ * Watch every key of `kv` (last value of each, then every change) and resolve once the values
+ * that existed at the start have been delivered: the entry at the stream's last revision (or
+ * any entry with nothing pending behind it) has arrived. kv.watch gives no signal for an empty
+ * bucket, nor when the last entries expire (max_age) before they are delivered, so the bucket's
+ * state is polled meanwhile. `onEntry` runs synchronously for every entry, `initial` true until
+ * caught up. A watch that stalls is restarted after the last revision seen (StallWatchdog).
+ */
+export async function followBucket(
+  kv: KV,
+  onEntry: (entry: KvWatchEntry, initial: boolean) => void,
+  options: FollowOptions,
+): Promise<KvFollower> {
+  const state = (await kv.status()).streamInfo.state;
+  const target = state.last_seq;
+  let caughtUp = state.messages === 0;
+  let markCaughtUp: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markCaughtUp = () => {
+      caughtUp = true;
+      resolve();
+    };
+  });
+  if (caughtUp) markCaughtUp();
+
+  let stopped = false;
+  let seen = 0;
+  let iter: QueuedIterator<KvWatchEntry> | undefined;
+  const watchdog = new StallWatchdog({
+    log: options.log,
+    what: options.what,
+    behind: async () => (await kv.status()).streamInfo.state.last_seq > seen,
+    restart: async () => {
+      iter?.stop();
+      // From the next revision on, every entry in order: nothing between is lost to listeners.
+      iter = await kv.watch({ resumeFromRevision: seen + 1 });
+      if (stopped) iter.stop();
+      else consume(iter);
+    },
+  });
+
+  const consume = (watch: QueuedIterator<KvWatchEntry>) => {
+    void (async () => {
+      try {
+        for await (const entry of watch) {
+          watchdog.progress();
+          if (entry.revision <= seen) continue;
+          seen = entry.revision;
+          try {
+            onEntry(entry, !caughtUp);
+          } catch (err) {
+            options.log.error({ err, key: entry.key, bucket: entry.bucket }, `${options.what}: could not apply a KV entry`);
+          }
+          if (!caughtUp && (entry.revision >= target || entry.delta === 0)) markCaughtUp();
+        }
+      } catch (err) {
+        if (!stopped) options.log.error({ err }, `${options.what}: KV watch failed`);
+      }
+    })();
+  };
+
+  const stop = () => {
+    stopped = true;
+    watchdog.stop();
+    iter?.stop();
+  };
+
+  try {
+    iter = await kv.watch();
+    consume(iter);
+    const deadline = Date.now() + options.timeoutMs;
+    while (!caughtUp) {
+      await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 250))]);
+      if (caughtUp) break;
+      const now = (await kv.status()).streamInfo.state;
+      if (now.messages === 0 || now.first_seq > target) markCaughtUp();
+      else if (Date.now() > deadline) {
+        throw new Error(`${options.what}: the KV watch did not deliver the bucket's values within ${options.timeoutMs} ms`);
+      }
+    }
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { stop };
+}

@@ -130,6 +130,23 @@ export class Engine {
     this.reschedule(entry);
   }
 
+  /**
+   * A task as another replica (or this one) wrote it, seen through the store's task watch.
+   * A write that kept the etag only moved the run counters: take them, keep the schedule.
+   */
+  applyStoredTask(name: string, task: Task | undefined): void {
+    const entry = this.tasks.get(name);
+    if (task === undefined) {
+      if (entry !== undefined) this.removeTask(name);
+      return;
+    }
+    if (entry !== undefined && entry.task.etag === task.etag) {
+      entry.task = task;
+      return;
+    }
+    this.upsertTask(task);
+  }
+
   /** A task was deleted: stop its schedule and cancel its executions (their final events still go out). */
   removeTask(name: string): void {
     this.tasks.delete(name);

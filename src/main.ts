@@ -9,11 +9,14 @@ import { NatsConnectionManager } from './events/nats-connection.js';
 import { OutboxPublisher } from './events/outbox-publisher.js';
 import { protoJsonEncoders } from './events/event-encoding.js';
 import { WatchHub } from './events/watch-hub.js';
+import { HttpAllowedTargets } from './config/http-allowed-targets.js';
 import { startGrpcServer } from './grpc/grpc-server.js';
+import { transportSecurity } from './grpc/transport-security.js';
 import { logExecutionEvent } from './observability/execution-log.js';
 import { startHttpEndpoint } from './observability/http-endpoint.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { countTasksByState } from './observability/task-state-counts.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 
 /** A running service, as `serve` and the tests hold it. */
@@ -27,11 +30,30 @@ export interface Service {
 }
 
 
+/** How long the start waits for the first NATS connection before the engine fires anyway. */
+const NATS_START_WAIT_MS = 2_000;
+
+/** Resolves true once NATS is connected, false after `timeoutMs` without a connection. */
+function firstConnection(nats: NatsConnectionManager, timeoutMs: number): Promise<boolean> {
+  if (nats.isConnected()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    nats.onConnect(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 /** The one place that wires config -> store -> engine -> transports. */
 export async function startService(config: Config, options: { clock?: Clock; log?: Logger } = {}): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const log = options.log ?? createLogger(config.logLevel, config.nodeName);
   log.info({ config: redactConfig(config) }, 'cronplane starting');
+
+  // Resolved before anything opens, so a bad key or certificate fails the start, not the first call.
+  const security = transportSecurity(config, log);
+  const httpTargets = config.httpAllowedTargets === undefined ? undefined : HttpAllowedTargets.parse(config.httpAllowedTargets.join(','));
 
   if (config.store.kind !== 'sqlite') throw new Error('only the sqlite store is available');
   const store = SqliteStore.open(config.store.path, { historyPerTask: config.historyPerTask });
@@ -53,7 +75,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
     store,
     clock,
     node: config.nodeName,
-    actions: new ActionDispatcher(natsConnectionSource(() => nats.current())),
+    actions: new ActionDispatcher(natsConnectionSource(() => nats.current()), { http: { targets: httpTargets } }),
     onEvent: (event) => {
       logExecutionEvent(log, event);
       metrics.observe(event);
@@ -62,14 +84,31 @@ export async function startService(config: Config, options: { clock?: Clock; log
     },
     onError: (err, context) => log.error({ err, context }, 'engine error'),
   });
-  const api = new ControlPlane({ store, engine, clock, watch: (q, signal) => hub.watch(q, signal), maxTasks: config.maxTasks });
+  const api = new ControlPlane({
+    store,
+    engine,
+    clock,
+    watch: (q, signal) => hub.watch(q, signal),
+    maxTasks: config.maxTasks,
+    validateAction: httpTargets === undefined ? undefined : (action) => httpTargets.violations(action),
+  });
 
   nats.start();
   publisher.start();
+  // Occurrences due right at start (catch-ups after a restart) would fail for want of NATS:
+  // give the first connection a moment. Without NATS the service starts anyway, after the wait.
+  await firstConnection(nats, NATS_START_WAIT_MS);
   const started = await engine.start();
   log.info({ tasks: started.tasks, lost: started.lost }, 'engine started');
 
-  const grpc = await startGrpcServer({ address: config.grpcAddr, api, log });
+  const grpc = await startGrpcServer({
+    address: config.grpcAddr,
+    api,
+    log,
+    credentials: security.credentials,
+    principalOf: security.principalOf,
+    observer: metrics,
+  });
   const http = await startHttpEndpoint({
     address: config.httpAddr,
     registry: metrics.registry,
@@ -77,9 +116,10 @@ export async function startService(config: Config, options: { clock?: Clock; log
     beforeScrape: async () => {
       metrics.outboxDepth.set(await store.outboxSize());
       metrics.natsConnected.set(nats.isConnected() ? 1 : 0);
+      metrics.setTaskCounts(await countTasksByState(store));
     },
   });
-  log.info({ grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpc.port}`, http: http.port }, 'cronplane serving');
+  log.info({ grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpc.port}`, http: http.port, ...security.summary }, 'cronplane serving');
 
   let stopping: Promise<void> | undefined;
   const stop = () => {

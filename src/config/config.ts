@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { JwtSettingError, loadJwtKeys, type JwtSettings } from '../auth/jwt-keys.js';
 import { parseDuration } from './duration.js';
+import { HttpAllowedTargets } from './http-allowed-targets.js';
 
 /** Everything `cronplane serve` needs, validated; secrets are redacted by `redactConfig`. */
 export interface Config {
@@ -15,6 +19,12 @@ export interface Config {
   historyPerTask: number;
   maxTasks: number;
   insecure: boolean;
+  /** Bearer-token authentication; no key set = no authentication. */
+  auth: JwtSettings;
+  /** TLS for gRPC; with `clientCaFile`, clients must present a certificate signed by it (mTLS). */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** CRONPLANE_HTTP_ALLOWED_TARGETS entries (checked at load); undefined = every target allowed. */
+  httpAllowedTargets?: string[];
 }
 
 /** A configuration problem; `serve` prints it and exits non-zero. */
@@ -42,9 +52,24 @@ const OPTIONS = {
   'history-per-task': 'HISTORY_PER_TASK',
   'max-tasks': 'MAX_TASKS',
   insecure: 'INSECURE',
+  // The HS256 secret (CRONPLANE_JWT_SECRET) has no flag on purpose: flags show up in `ps`.
+  'jwt-public-key-file': 'JWT_PUBLIC_KEY_FILE',
+  'jwks-file': 'JWKS_FILE',
+  'jwt-issuer': 'JWT_ISSUER',
+  'jwt-audience': 'JWT_AUDIENCE',
+  'tls-cert-file': 'TLS_CERT_FILE',
+  'tls-key-file': 'TLS_KEY_FILE',
+  'tls-client-ca-file': 'TLS_CLIENT_CA_FILE',
+  'http-allowed-targets': 'HTTP_ALLOWED_TARGETS',
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
+
+/** Every CRONPLANE_* variable `serve` reads (deploy/cronplane.env.example documents each one). */
+export const CONFIG_ENV_VARIABLES: readonly string[] = Object.freeze([
+  ...Object.values(OPTIONS).map((name) => `CRONPLANE_${name}`),
+  'CRONPLANE_JWT_SECRET',
+]);
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -85,6 +110,34 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const shutdownGraceMs = parseDuration(graceText);
   if (shutdownGraceMs === undefined) throw new ConfigError(`shutdown-grace: "${graceText}" is not a duration like 30s or 1m`);
 
+  const secret = env['CRONPLANE_JWT_SECRET'];
+  const audience = opt('jwt-audience')?.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const auth: JwtSettings = {
+    secret: secret === undefined || secret === '' ? undefined : secret,
+    publicKeyFile: opt('jwt-public-key-file'),
+    jwksFile: opt('jwks-file'),
+    issuer: opt('jwt-issuer'),
+    audience: audience === undefined || audience.length === 0 ? undefined : audience,
+  };
+  try {
+    loadJwtKeys(auth);
+  } catch (err) {
+    if (err instanceof JwtSettingError) throw new ConfigError(`${err.setting}: ${err.message}`);
+    throw err;
+  }
+
+  const tls = tlsSettings(opt('tls-cert-file'), opt('tls-key-file'), opt('tls-client-ca-file'));
+
+  const targetsText = opt('http-allowed-targets');
+  let httpAllowedTargets: string[] | undefined;
+  if (targetsText !== undefined) {
+    try {
+      httpAllowedTargets = [...HttpAllowedTargets.parse(targetsText).entries];
+    } catch (err) {
+      throw new ConfigError(`http-allowed-targets: ${(err as Error).message}`);
+    }
+  }
+
   return {
     grpcAddr,
     httpAddr,
@@ -97,15 +150,61 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     historyPerTask: positiveInt('history-per-task', get('history-per-task', '1000')),
     maxTasks: positiveInt('max-tasks', get('max-tasks', '1000000')),
     insecure: ['1', 'true', 'yes'].includes(get('insecure', '').toLowerCase()),
+    auth,
+    ...(tls === undefined ? {} : { tls }),
+    ...(httpAllowedTargets === undefined ? {} : { httpAllowedTargets }),
   };
+}
+
+/** Whether callers must prove who they are: a bearer-token key, or client certificates (mTLS). */
+export function authenticationConfigured(config: Config): boolean {
+  return config.auth.secret !== undefined || config.auth.publicKeyFile !== undefined || config.auth.jwksFile !== undefined ||
+    config.tls?.clientCaFile !== undefined;
+}
+
+/** Cert and key go together, a client CA needs them; all three must load into a TLS context now, not at bind. */
+function tlsSettings(certFile: string | undefined, keyFile: string | undefined, clientCaFile: string | undefined): Config['tls'] {
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) throw new ConfigError('tls-client-ca-file: mTLS needs CRONPLANE_TLS_CERT_FILE and CRONPLANE_TLS_KEY_FILE too');
+    return undefined;
+  }
+  if (certFile === undefined) throw new ConfigError('tls-cert-file: required when CRONPLANE_TLS_KEY_FILE is set');
+  if (keyFile === undefined) throw new ConfigError('tls-key-file: required when CRONPLANE_TLS_CERT_FILE is set');
+  const read = (name: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`${name}: cannot read "${path}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const cert = read('tls-cert-file', certFile);
+  const key = read('tls-key-file', keyFile);
+  const ca = clientCaFile === undefined ? undefined : read('tls-client-ca-file', clientCaFile);
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ConfigError(`tls-cert-file / tls-key-file: not a usable certificate and key pair: ${(err as Error).message}`);
+  }
+  if (ca !== undefined) {
+    try {
+      createSecureContext({ ca });
+    } catch (err) {
+      throw new ConfigError(`tls-client-ca-file: not a usable CA certificate: ${(err as Error).message}`);
+    }
+    if (!ca.toString('utf8').includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`tls-client-ca-file: "${clientCaFile}" holds no PEM certificate`);
+  }
+  return { certFile, keyFile, ...(clientCaFile === undefined ? {} : { clientCaFile }) };
 }
 
 /** The config as it may be logged: secrets replaced. */
 export function redactConfig(config: Config): Record<string, unknown> {
-  const nats = { ...config.nats };
+  // A server URL may carry credentials (nats://user:password@host): drop its user info.
+  const nats = { ...config.nats, servers: config.nats.servers.map((url) => url.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1[redacted]@')) };
   if (nats.password !== undefined) nats.password = '[redacted]';
   if (nats.token !== undefined) nats.token = '[redacted]';
-  return { ...config, nats };
+  const auth = { ...config.auth };
+  if (auth.secret !== undefined) auth.secret = '[redacted]';
+  return { ...config, nats, auth };
 }
 
 function address(name: string, value: string): string {

@@ -51,10 +51,17 @@ const HTTP_MANAGED_HEADERS = new Set([
 ]);
 
 /**
- * Throws one InvalidArgumentError listing every violation of the spec, or returns. `nowMs` (the
- * service clock) rejects a schedule whose year field lies wholly in the past.
+ * A deployment's own rule on actions (the HTTP target allowlist): violations with field paths
+ * relative to the task ("action.http.url"), reported together with the built-in ones.
  */
-export function validateTaskSpec(spec: TaskSpec, prefix = 'task', nowMs: number = Date.now()): void {
+export type ActionRule = (action: ActionSpec) => FieldViolation[];
+
+/**
+ * Throws one InvalidArgumentError listing every violation of the spec, or returns. `nowMs` (the
+ * service clock) rejects a schedule whose year field lies wholly in the past; `actionRule` adds
+ * the deployment's own checks on the action.
+ */
+export function validateTaskSpec(spec: TaskSpec, prefix = 'task', nowMs: number = Date.now(), actionRule?: ActionRule): void {
   const out: FieldViolation[] = [];
   const add = (field: string, description: string): void => {
     out.push({ field: `${prefix}.${field}`, description });
@@ -74,7 +81,10 @@ export function validateTaskSpec(spec: TaskSpec, prefix = 'task', nowMs: number 
     out.push(...error.violations);
   }
   if (spec.action === undefined) add('action', 'required: set one of nats_publish, nats_request or http');
-  else checkAction(spec.action, add);
+  else {
+    checkAction(spec.action, add);
+    for (const v of actionRule?.(spec.action) ?? []) add(v.field, v.description);
+  }
   if (spec.state !== 'ENABLED' && spec.state !== 'PAUSED') add('state', 'must be TASK_STATE_ENABLED or TASK_STATE_PAUSED');
   checkLabels(spec.labels, add);
   if (!Number.isFinite(spec.attemptDeadlineMs) || spec.attemptDeadlineMs < 1) add('attempt_deadline', 'must be at least 1ms');

@@ -1,5 +1,6 @@
 import type { Execution, ExecutionEvent, ExecutionState } from '../domain/execution.js';
 import {
+  type FieldViolation,
   EtagMismatchError,
   ExecutionNotFoundError,
   InvalidArgumentError,
@@ -9,7 +10,7 @@ import {
 } from '../domain/errors.js';
 import { clampPageSize, decodePageToken, encodePageToken } from '../domain/page-token.js';
 import { compileSchedule } from '../domain/schedule.js';
-import type { ScheduleSpec, Task, TaskSpec } from '../domain/task.js';
+import type { ActionSpec, ScheduleSpec, Task, TaskSpec } from '../domain/task.js';
 import { parseTaskFilter } from '../domain/task-filter-parse.js';
 import { applyUpdateMask, scheduleChanged } from '../domain/task-update.js';
 import { normalizeTaskSpec, validateTaskSpec } from '../domain/task-validation.js';
@@ -26,6 +27,11 @@ export interface ControlPlaneOptions {
   watch: (query: WatchQuery, signal: AbortSignal) => AsyncIterable<ExecutionEvent>;
   /** Refuse CreateTask beyond this many tasks. */
   maxTasks?: number;
+  /**
+   * The deployment's own rule on actions (the HTTP target allowlist), checked on CreateTask and
+   * UpdateTask with the built-in validation; fields relative to the task ("action.http.url").
+   */
+  validateAction?: (action: ActionSpec) => FieldViolation[];
 }
 
 const NEXT_RUN_TIMES = 5;
@@ -49,7 +55,7 @@ export class ControlPlane implements SchedulerApi {
 
   async createTask(input: TaskSpec, context: RequestContext & { createRequestId: string }): Promise<TaskView> {
     const spec = normalizeTaskSpec(input);
-    validateTaskSpec(spec);
+    validateTaskSpec(spec, 'task', undefined, this.options.validateAction);
     return this.engine.taskLock.run(spec.name, async () => {
       const existing = await this.store.getTask(spec.name);
       if (existing !== undefined) {
@@ -104,7 +110,7 @@ export class ControlPlane implements SchedulerApi {
       const current = await this.mustGet(name);
       if (update.etag !== '' && update.etag !== current.etag) throw new EtagMismatchError(name);
       const merged = normalizeTaskSpec(applyUpdateMask(current, update.spec, update.paths));
-      validateTaskSpec(merged);
+      validateTaskSpec(merged, 'task', undefined, this.options.validateAction);
       const now = this.clock.now();
       const task: Task = {
         ...current,

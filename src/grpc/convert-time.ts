@@ -31,18 +31,25 @@ export function durationFromMillis(ms: number): Duration {
   return create(DurationSchema, { seconds: BigInt(seconds), nanos: nanos + 0 });
 }
 
-/** The domain keeps instants as epoch ms; sub-millisecond parts are dropped. */
+/** google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z. */
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+
+/**
+ * The domain keeps instants as epoch ms; sub-millisecond parts are dropped. Seconds outside
+ * the Timestamp range (years 1-9999) are a violation: beyond it lie instants that Date and the
+ * cron calculator cannot represent (they throw RangeError, which would surface as INTERNAL).
+ */
 export function msFromTimestamp(timestamp: Timestamp, field: string, violations: FieldViolation[]): number {
   if (timestamp.nanos < 0 || timestamp.nanos > MAX_NANOS) {
     violations.push({ field, description: 'is not a valid google.protobuf.Timestamp (nanos out of range)' });
     return 0;
   }
-  const ms = Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / NANOS_PER_MS);
-  if (!Number.isSafeInteger(ms)) {
-    violations.push({ field, description: 'is out of range' });
+  if (timestamp.seconds < MIN_TIMESTAMP_SECONDS || timestamp.seconds > MAX_TIMESTAMP_SECONDS) {
+    violations.push({ field, description: 'is out of range: a google.protobuf.Timestamp lies between 0001-01-01 and 9999-12-31' });
     return 0;
   }
-  return ms;
+  return Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / NANOS_PER_MS);
 }
 
 /** An epoch-ms instant as google.protobuf.Timestamp (nanos always in [0, 1e9)). */

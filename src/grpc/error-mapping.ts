@@ -12,6 +12,7 @@ import {
   UnavailableError,
   type FieldViolation,
 } from '../domain/errors.js';
+import { PermissionDeniedError, UnauthenticatedError } from '../auth/auth-errors.js';
 import { BadRequestSchema } from '../gen/google/rpc/error_details_pb.js';
 import { StatusSchema } from '../gen/google/rpc/status_pb.js';
 import { GrpcStatusError } from './grpc-status-error.js';
@@ -25,15 +26,46 @@ export const INTERNAL_ERROR_DETAILS = 'internal error';
 /** A grpc-js ServiceError: what unary callbacks take and what server streams emit to end with a status. */
 export type GrpcError = grpc.ServiceError;
 
-function grpcError(code: grpc.status, details: string, metadata = new grpc.Metadata()): GrpcError {
-  return Object.assign(new Error(details), { code, details, metadata });
+/**
+ * Statuses travel in HTTP/2 trailers, and messages quote client input ("task \"<name>\" not
+ * found"). Unbounded, a 1 MiB name becomes a 1 MiB trailer that Node's HTTP/2 refuses to send
+ * (the call hangs until its deadline) and proxies reject; so every text is cut to these sizes
+ * (UTF-8 bytes), keeping all trailers together under about 8 KiB even when percent-encoded.
+ */
+export const STATUS_LIMITS = Object.freeze({ detailsBytes: 512, violations: 10, fieldBytes: 100, descriptionBytes: 200 });
+
+/** `text` cut to at most `maxBytes` of UTF-8 (on a character boundary), marked with "…" when cut. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const size = Buffer.byteLength(ch, 'utf8');
+    if (bytes + size > maxBytes - 3) break;
+    out += ch;
+    bytes += size;
+  }
+  return `${out}…`;
 }
 
-function badRequestMetadata(code: grpc.status, message: string, violations: readonly FieldViolation[]): grpc.Metadata {
-  const badRequest = create(BadRequestSchema, {
-    fieldViolations: violations.map((v) => ({ field: v.field, description: v.description })),
-  });
-  const status = create(StatusSchema, { code, message, details: [anyPack(BadRequestSchema, badRequest)] });
+function grpcError(code: grpc.status, details: string, metadata = new grpc.Metadata()): GrpcError {
+  const bounded = truncateUtf8(details, STATUS_LIMITS.detailsBytes);
+  return Object.assign(new Error(bounded), { code, details: bounded, metadata });
+}
+
+function badRequestMetadata(code: grpc.status, message: string, all: readonly FieldViolation[]): grpc.Metadata {
+  const violations = all.slice(0, STATUS_LIMITS.violations);
+  const omitted = all.length - violations.length;
+  const fieldViolations = violations.map((v) => ({
+    field: truncateUtf8(v.field, STATUS_LIMITS.fieldBytes),
+    description: truncateUtf8(v.description, STATUS_LIMITS.descriptionBytes),
+  }));
+  if (omitted > 0) {
+    const last = fieldViolations[fieldViolations.length - 1]!;
+    last.description = truncateUtf8(`${last.description} (and ${omitted} more violations not listed)`, STATUS_LIMITS.descriptionBytes + 50);
+  }
+  const badRequest = create(BadRequestSchema, { fieldViolations });
+  const status = create(StatusSchema, { code, message: truncateUtf8(message, STATUS_LIMITS.detailsBytes), details: [anyPack(BadRequestSchema, badRequest)] });
   const bytes = toBinary(StatusSchema, status);
   const metadata = new grpc.Metadata();
   metadata.set(STATUS_DETAILS_KEY, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -51,6 +83,8 @@ function knownStatus(err: unknown): { code: grpc.status; details: string } | und
   if (err instanceof FailedPreconditionError) return { code: grpc.status.FAILED_PRECONDITION, details: err.message };
   if (err instanceof ResourceExhaustedError) return { code: grpc.status.RESOURCE_EXHAUSTED, details: err.message };
   if (err instanceof UnavailableError) return { code: grpc.status.UNAVAILABLE, details: err.message };
+  if (err instanceof UnauthenticatedError) return { code: grpc.status.UNAUTHENTICATED, details: err.message };
+  if (err instanceof PermissionDeniedError) return { code: grpc.status.PERMISSION_DENIED, details: err.message };
   if (err instanceof GrpcStatusError) return { code: err.code, details: err.details };
   return undefined;
 }

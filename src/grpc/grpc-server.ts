@@ -36,8 +36,10 @@ export interface StartGrpcServerOptions {
   log: Logger;
   /** Default: insecure (plain HTTP/2), for loopback. */
   credentials?: grpc.ServerCredentials;
-  /** The auth seam; see SchedulerHandlerHooks.principalOf. */
+  /** The auth seam, on SchedulerService only (health and reflection stay open); see PrincipalOf. */
   principalOf?: SchedulerHandlerHooks['principalOf'];
+  /** Told how every SchedulerService call ended (the RPC metrics). */
+  observer?: SchedulerHandlerHooks['observer'];
 }
 
 export interface RunningGrpcServer {
@@ -77,6 +79,7 @@ export async function startGrpcServer(options: StartGrpcServerOptions): Promise<
 
   const hooks: SchedulerHandlerHooks = { log, shutdownSignal: shutdownController.signal };
   if (options.principalOf !== undefined) hooks.principalOf = options.principalOf;
+  if (options.observer !== undefined) hooks.observer = options.observer;
   server.addService(toGrpcServiceDefinition(SchedulerService), createSchedulerHandlers(api, hooks));
 
   const health = new HealthImplementation(Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])));

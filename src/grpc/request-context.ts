@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { Access } from '../auth/access.js';
 import type { RequestContext } from '../engine/scheduler-api.js';
 
 /** Metadata key that carries the request id in both directions. */
@@ -12,16 +13,25 @@ const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 /** The call shapes handlers see; enough for hooks to read metadata, peer and TLS identity. */
 export type GrpcServerCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
 
-/** What the transport needs from its host: where to log and, later, who the caller is. */
+/**
+ * The auth seam: the authenticated subject of a call that needs `access`. May throw
+ * UnauthenticatedError / PermissionDeniedError (src/auth) or GrpcStatusError to refuse it.
+ */
+export type PrincipalOf = (call: GrpcServerCall, access: Access) => string | Promise<string>;
+
+/** Told how every SchedulerService call ended (metrics); `seconds` is undefined for streams. */
+export interface RpcObserver {
+  rpcDone(method: string, code: string, seconds: number | undefined): void;
+}
+
+/** What the transport needs from its host: where to log, who the caller is, who counts calls. */
 export interface SchedulerHandlerHooks {
   log: Logger;
-  /**
-   * The authenticated subject of a call; the auth seam. Default: '' (no authentication). May
-   * throw GrpcStatusError(UNAUTHENTICATED / PERMISSION_DENIED) to refuse the call.
-   */
-  principalOf?: (call: GrpcServerCall) => string | Promise<string>;
+  /** Default: '' for everyone (no authentication). */
+  principalOf?: PrincipalOf;
   /** Aborted when the server shuts down: open WatchExecutions streams end with UNAVAILABLE. */
   shutdownSignal?: AbortSignal;
+  observer?: RpcObserver;
 }
 
 /**
@@ -39,12 +49,13 @@ export function acceptRequestId(call: GrpcServerCall, bodyRequestId = ''): strin
   return requestId;
 }
 
-/** The RequestContext the api wants, with the principal from the auth hook. */
+/** The RequestContext the api wants, with the principal from the auth hook (which may refuse the call). */
 export async function requestContextOf(
   call: GrpcServerCall,
   requestId: string,
   hooks: SchedulerHandlerHooks,
+  access: Access,
 ): Promise<RequestContext> {
-  const principal = hooks.principalOf === undefined ? '' : await hooks.principalOf(call);
+  const principal = hooks.principalOf === undefined ? '' : await hooks.principalOf(call, access);
   return { requestId, principal };
 }

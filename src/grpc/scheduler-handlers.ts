@@ -32,8 +32,10 @@ import {
 import { executionStatesFromProto, executionToProto } from './convert-execution.js';
 import { scheduleSpecFromProto, taskSpecFromProto, taskViewToProto } from './convert-task.js';
 import { msFromTimestamp, timestampFromMillis } from './convert-time.js';
-import { acceptRequestId, requestContextOf, type GrpcServerCall, type SchedulerHandlerHooks } from './request-context.js';
-import { reportRpcError } from './report-rpc-error.js';
+import type { SchedulerMethod } from './method-access.js';
+import type { GrpcServerCall, SchedulerHandlerHooks } from './request-context.js';
+import { RpcCall, type AuditTarget } from './rpc-call.js';
+import { MalformedRequest } from './service-definition.js';
 import { createWatchExecutionsHandler } from './watch-executions-handler.js';
 
 /** One handler per RPC, keyed by protobuf-es local name (grpc-js finds them via originalName). */
@@ -47,31 +49,47 @@ function requireNonEmpty(value: string, field: string): void {
   if (value === '') throw required(field);
 }
 
+/** Per-method extras: where a body carries a request id, and what a mutating call's audit line names. */
+interface UnaryOptions<Req, Res> {
+  bodyRequestId?: (request: Req) => string;
+  audit?: (request: Req, response: Res | undefined) => AuditTarget;
+}
+
 /**
  * Adapts one async use case to a grpc-js unary handler: answers exactly once, never throws
- * synchronously, maps failures through toGrpcError and logs them with the request id.
+ * synchronously; RpcCall does the request id, auth, metrics, audit and error mapping.
  */
 function unary<Req, Res>(
-  method: string,
+  name: SchedulerMethod,
   hooks: SchedulerHandlerHooks,
   run: (request: Req, context: RequestContext) => Promise<Res>,
-  bodyRequestId?: (request: Req) => string,
+  options: UnaryOptions<Req, Res> = {},
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    let requestId = '';
-    const answer = async (): Promise<Res> => {
-      requestId = acceptRequestId(call as GrpcServerCall, bodyRequestId?.(call.request));
-      const context = await requestContextOf(call as GrpcServerCall, requestId, hooks);
-      return run(call.request, context);
+    const rpc = new RpcCall(hooks, call as GrpcServerCall, name);
+    // A malformed body is not a Req: audit only what decoded.
+    const target = (response?: Res): AuditTarget | undefined => {
+      if (options.audit === undefined || call.request instanceof MalformedRequest) return undefined;
+      try {
+        return options.audit(call.request, response);
+      } catch {
+        return undefined;
+      }
     };
+    const answer = async (): Promise<Res> => run(call.request, await rpc.begin(options.bodyRequestId as ((r: never) => string) | undefined));
     answer()
       .then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(reportRpcError(hooks.log, method, requestId, err)),
+        (response) => {
+          rpc.succeeded(target(response));
+          callback(null, response);
+        },
+        (err: unknown) => callback(rpc.failed(err, target())),
       )
-      .catch((err: unknown) => hooks.log.error({ err, method, requestId }, 'could not send the rpc answer'));
+      .catch((err: unknown) => hooks.log.error({ err, method: rpc.method, requestId: rpc.requestId }, 'could not send the rpc answer'));
   };
 }
+
+const byTaskName = (req: { name: string }): AuditTarget => ({ task: req.name });
 
 /**
  * The SchedulerService over gRPC: converts proto requests to domain calls on the api and the
@@ -80,20 +98,20 @@ function unary<Req, Res>(
 export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandlerHooks): grpc.UntypedServiceImplementation {
   const handlers: SchedulerHandlers = {
     createTask: unary(
-      'CreateTask',
+      'createTask',
       hooks,
       async (req: CreateTaskRequest, ctx) => {
         if (req.task === undefined) throw required('task');
         const view = await api.createTask(taskSpecFromProto(req.task), { ...ctx, createRequestId: req.requestId });
         return create(CreateTaskResponseSchema, { task: taskViewToProto(view) });
       },
-      (req) => req.requestId,
+      { bodyRequestId: (req) => req.requestId, audit: (req) => ({ task: req.task?.name }) },
     ),
-    getTask: unary('GetTask', hooks, async (req: GetTaskRequest) => {
+    getTask: unary('getTask', hooks, async (req: GetTaskRequest) => {
       requireNonEmpty(req.name, 'name');
       return create(GetTaskResponseSchema, { task: taskViewToProto(await api.getTask(req.name)) });
     }),
-    listTasks: unary('ListTasks', hooks, async (req: ListTasksRequest) => {
+    listTasks: unary('listTasks', hooks, async (req: ListTasksRequest) => {
       const page = await api.listTasks({ pageSize: req.pageSize, pageToken: req.pageToken, filter: req.filter });
       return create(ListTasksResponseSchema, {
         tasks: page.tasks.map(taskViewToProto),
@@ -101,7 +119,7 @@ export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandl
       });
     }),
     updateTask: unary(
-      'UpdateTask',
+      'updateTask',
       hooks,
       async (req: UpdateTaskRequest, ctx) => {
         if (req.task === undefined) throw required('task');
@@ -110,26 +128,26 @@ export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandl
         const view = await api.updateTask({ spec, paths: [...(req.updateMask?.paths ?? [])], etag: req.etag }, ctx);
         return create(UpdateTaskResponseSchema, { task: taskViewToProto(view) });
       },
-      (req) => req.requestId,
+      { bodyRequestId: (req) => req.requestId, audit: (req) => ({ task: req.task?.name }) },
     ),
-    deleteTask: unary('DeleteTask', hooks, async (req: DeleteTaskRequest, ctx) => {
+    deleteTask: unary('deleteTask', hooks, async (req: DeleteTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');
       await api.deleteTask(req.name, req.etag, ctx);
       return create(DeleteTaskResponseSchema);
-    }),
-    pauseTask: unary('PauseTask', hooks, async (req: PauseTaskRequest, ctx) => {
+    }, { audit: byTaskName }),
+    pauseTask: unary('pauseTask', hooks, async (req: PauseTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');
       return create(PauseTaskResponseSchema, { task: taskViewToProto(await api.pauseTask(req.name, req.reason, ctx)) });
-    }),
-    resumeTask: unary('ResumeTask', hooks, async (req: ResumeTaskRequest, ctx) => {
+    }, { audit: byTaskName }),
+    resumeTask: unary('resumeTask', hooks, async (req: ResumeTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');
       return create(ResumeTaskResponseSchema, { task: taskViewToProto(await api.resumeTask(req.name, ctx)) });
-    }),
-    runTask: unary('RunTask', hooks, async (req: RunTaskRequest, ctx) => {
+    }, { audit: byTaskName }),
+    runTask: unary('runTask', hooks, async (req: RunTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');
       return create(RunTaskResponseSchema, { execution: executionToProto(await api.runTask(req.name, ctx)) });
-    }),
-    listExecutions: unary('ListExecutions', hooks, async (req: ListExecutionsRequest) => {
+    }, { audit: (req, res) => ({ task: req.name, executionId: res?.execution?.id }) }),
+    listExecutions: unary('listExecutions', hooks, async (req: ListExecutionsRequest) => {
       const page = await api.listExecutions({
         taskName: req.taskName,
         states: executionStatesFromProto(req.states, 'states'),
@@ -141,16 +159,16 @@ export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandl
         nextPageToken: page.nextPageToken,
       });
     }),
-    getExecution: unary('GetExecution', hooks, async (req: GetExecutionRequest) => {
+    getExecution: unary('getExecution', hooks, async (req: GetExecutionRequest) => {
       requireNonEmpty(req.id, 'id');
       return create(GetExecutionResponseSchema, { execution: executionToProto(await api.getExecution(req.id)) });
     }),
-    cancelExecution: unary('CancelExecution', hooks, async (req: CancelExecutionRequest, ctx) => {
+    cancelExecution: unary('cancelExecution', hooks, async (req: CancelExecutionRequest, ctx) => {
       requireNonEmpty(req.id, 'id');
       return create(CancelExecutionResponseSchema, { execution: executionToProto(await api.cancelExecution(req.id, ctx)) });
-    }),
+    }, { audit: (req, res) => ({ executionId: req.id, task: res?.execution?.taskName }) }),
     watchExecutions: createWatchExecutionsHandler(api, hooks),
-    previewSchedule: unary('PreviewSchedule', hooks, async (req: PreviewScheduleRequest) => {
+    previewSchedule: unary('previewSchedule', hooks, async (req: PreviewScheduleRequest) => {
       if (req.schedule === undefined) throw required('schedule');
       const violations: FieldViolation[] = [];
       const startTime = req.startTime === undefined ? undefined : msFromTimestamp(req.startTime, 'start_time', violations);

@@ -17,6 +17,27 @@ function deserializerFor<Desc extends DescMessage>(schema: Desc): grpc.deseriali
 }
 
 /**
+ * A request body that is not the method's protobuf message. grpc-js answers a throwing request
+ * deserializer with INTERNAL ("Error deserializing request"), which blames the server for the
+ * client's bytes; so the server's deserializer returns this instead and the handler answers
+ * INVALID_ARGUMENT.
+ */
+export class MalformedRequest {
+  constructor(readonly typeName: string, readonly reason: string) {}
+}
+
+/** The server side's deserializer: never throws, see MalformedRequest. */
+function lenientDeserializerFor<Desc extends DescMessage>(schema: Desc): grpc.deserialize<MessageShape<Desc> | MalformedRequest> {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (err) {
+      return new MalformedRequest(schema.typeName, err instanceof Error ? err.message : String(err));
+    }
+  };
+}
+
+/**
  * grpc-js only knows proto-loader definitions; this lets it serve and call any protobuf-es
  * service descriptor without a second copy of the schema. Keys are the proto method names
  * ("CreateTask"); `originalName` is the protobuf-es local name ("createTask"), so handlers
@@ -30,7 +51,7 @@ export function toGrpcServiceDefinition(service: DescService): grpc.ServiceDefin
       requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: serializerFor(method.input),
-      requestDeserialize: deserializerFor(method.input),
+      requestDeserialize: lenientDeserializerFor(method.input),
       responseSerialize: serializerFor(method.output),
       responseDeserialize: deserializerFor(method.output),
       originalName: method.localName,

@@ -9,10 +9,8 @@ import {
   type WatchExecutionsResponse,
 } from '../gen/cronplane/v1/scheduler_service_pb.js';
 import { executionEventToProto, watchQueryFromProto } from './convert-execution.js';
-import { acceptRequestId, requestContextOf, type SchedulerHandlerHooks } from './request-context.js';
-import { reportRpcError } from './report-rpc-error.js';
-
-const METHOD = 'WatchExecutions';
+import type { SchedulerHandlerHooks } from './request-context.js';
+import { RpcCall } from './rpc-call.js';
 
 /** Resolves when the stream can take more (or nobody is listening any more). */
 function drained(stream: EventEmitter, signal: AbortSignal): Promise<void> {
@@ -35,7 +33,7 @@ async function serveWatch(
 ): Promise<void> {
   const watch = new AbortController();
   let shuttingDown = false;
-  let requestId = '';
+  const rpc = new RpcCall(hooks, call, 'watchExecutions', true);
   const onClientGone = () => watch.abort();
   const onShutdown = () => {
     shuttingDown = true;
@@ -45,9 +43,8 @@ async function serveWatch(
   call.on('close', onClientGone);
   hooks.shutdownSignal?.addEventListener('abort', onShutdown);
   try {
-    requestId = acceptRequestId(call);
     // The api's watch takes no context, but the auth hook must still get to refuse the call.
-    await requestContextOf(call, requestId, hooks);
+    await rpc.begin();
     if (hooks.shutdownSignal?.aborted === true) onShutdown();
     const query = watchQueryFromProto(call.request);
     if (!watch.signal.aborted) {
@@ -58,12 +55,20 @@ async function serveWatch(
       }
     }
     if (shuttingDown) throw new UnavailableError('server is shutting down; watch again');
-    if (!watch.signal.aborted) call.end();
+    if (watch.signal.aborted) {
+      rpc.cancelled();
+    } else {
+      rpc.succeeded();
+      call.end();
+    }
   } catch (err) {
     // A client that went away gets no status; anyone else gets the mapped one.
-    if ((watch.signal.aborted && !shuttingDown) || call.cancelled || call.destroyed) return;
+    if ((watch.signal.aborted && !shuttingDown) || call.cancelled || call.destroyed) {
+      rpc.cancelled();
+      return;
+    }
     // emit('error') is how grpc-js ends a server stream with a status (it then calls end()).
-    call.emit('error', reportRpcError(hooks.log, METHOD, requestId, err));
+    call.emit('error', rpc.failed(err));
   } finally {
     watch.abort();
     call.off('cancelled', onClientGone);
@@ -84,7 +89,7 @@ export function createWatchExecutionsHandler(
 ): grpc.handleServerStreamingCall<WatchExecutionsRequest, WatchExecutionsResponse> {
   return (call) => {
     serveWatch(api, hooks, call).catch((err: unknown) => {
-      hooks.log.error({ err, method: METHOD }, 'watch stream failed while ending');
+      hooks.log.error({ err, method: 'WatchExecutions' }, 'watch stream failed while ending');
     });
   };
 }

@@ -17,7 +17,10 @@ import { startHttpEndpoint } from './observability/http-endpoint.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { countTasksByState } from './observability/task-state-counts.js';
+import { rendezvousPlacement } from './engine/placement.js';
+import { JetStreamStore } from './store/jetstream/jetstream-store.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
 
 /** A running service, as `serve` and the tests hold it. */
 export interface Service {
@@ -29,19 +32,30 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-
-/** How long the start waits for the first NATS connection before the engine fires anyway. */
+/** How long the start waits for the first NATS connection attempt before the engine fires anyway. */
 const NATS_START_WAIT_MS = 2_000;
 
-/** Resolves true once NATS is connected, false after `timeoutMs` without a connection. */
-function firstConnection(nats: NatsConnectionManager, timeoutMs: number): Promise<boolean> {
-  if (nats.isConnected()) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    nats.onConnect(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
+/** The store of the configured kind; the jetstream store needs NATS, so it waits for it. */
+async function openStore(config: Config, nats: NatsConnectionManager, log: Logger): Promise<Store> {
+  if (config.store.kind === 'sqlite') {
+    return SqliteStore.open(config.store.path, { historyPerTask: config.historyPerTask, outboxLimit: config.outboxLimit });
+  }
+  let nc = nats.current();
+  for (let waited = 0; nc === undefined; waited += 500) {
+    if (waited % 10_000 === 0) log.warn('jetstream store: waiting for NATS');
+    await new Promise((r) => setTimeout(r, 500));
+    nc = nats.current();
+  }
+  return JetStreamStore.open({
+    nc,
+    subjectPrefix: config.subjectPrefix,
+    streamName: config.events.stream!,
+    replicas: config.jetstreamReplicas,
+    node: config.nodeName,
+    historyPerTask: config.historyPerTask,
+    eventMaxAgeMs: config.events.maxAgeMs,
+    membershipTtlMs: config.membershipTtlMs,
+    log: log.child({ component: 'jetstream-store' }),
   });
 }
 
@@ -55,21 +69,29 @@ export async function startService(config: Config, options: { clock?: Clock; log
   const security = transportSecurity(config, log);
   const httpTargets = config.httpAllowedTargets === undefined ? undefined : HttpAllowedTargets.parse(config.httpAllowedTargets.join(','));
 
-  if (config.store.kind !== 'sqlite') throw new Error('only the sqlite store is available');
-  const store = SqliteStore.open(config.store.path, { historyPerTask: config.historyPerTask });
   const metrics = new Metrics();
-
   const nats = new NatsConnectionManager({ ...config.nats, name: `cronplane-${config.nodeName}` }, log.child({ component: 'nats' }));
-  const hub = new WatchHub(store);
-  const publisher = new OutboxPublisher({
+  nats.start();
+  // Occurrences due right at start (catch-ups after a restart) would fail for want of NATS:
+  // give the first connection attempt a moment. Without NATS the sqlite mode starts anyway.
+  await nats.firstAttemptSettled(NATS_START_WAIT_MS);
+  const store = await openStore(config, nats, log);
+  const replicated = store instanceof JetStreamStore ? store : undefined;
+  const hub = new WatchHub(store, config.watchBuffer);
+  // With the jetstream store, publishing is the write: there is no outbox to drain.
+  const publisher = replicated !== undefined ? undefined : new OutboxPublisher({
     store,
     connection: () => nats.current(),
     encode: protoJsonEncoders,
     subjectPrefix: config.subjectPrefix,
     source: `/cronplane/${config.nodeName}`,
     log: log.child({ component: 'outbox' }),
+    outboxLimit: config.outboxLimit,
+    ...(config.events.stream === undefined ? {} : {
+      stream: { name: config.events.stream, subjectPrefix: config.subjectPrefix, maxAgeMs: config.events.maxAgeMs, replicas: config.jetstreamReplicas },
+    }),
   });
-  nats.onConnect(() => publisher.kick());
+  if (publisher !== undefined) nats.onConnect(() => publisher.kick());
 
   const engine = new Engine({
     store,
@@ -79,11 +101,28 @@ export async function startService(config: Config, options: { clock?: Clock; log
     onEvent: (event) => {
       logExecutionEvent(log, event);
       metrics.observe(event);
-      hub.publish(event);
-      publisher.kick();
+      if (publisher !== undefined) {
+        hub.publish(event);
+        publisher.kick();
+      }
     },
     onError: (err, context) => log.error({ err, context }, 'engine error'),
+    ...(replicated === undefined ? {} : {
+      placement: rendezvousPlacement(config.nodeName, () => replicated.membership.liveNodes(), config.takeoverDelayMs),
+      isNodeAlive: (node: string) => replicated.membership.isAlive(node),
+    }),
   });
+  if (replicated !== undefined) {
+    // Every replica's events, in stream order, reach this replica's watchers.
+    replicated.watchExecutionEvents((event) => hub.publish(event));
+    replicated.watchTasks((name, task) => engine.applyStoredTask(name, task));
+    replicated.membership.onChange(() => {
+      void engine.recoverDeadNodes().then(
+        (lost) => { if (lost > 0) log.warn({ lost }, 'took over executions of a replica that stopped'); },
+        (err) => log.error({ err }, 'takeover of a stopped replica failed'),
+      );
+    });
+  }
   const api = new ControlPlane({
     store,
     engine,
@@ -93,11 +132,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
     validateAction: httpTargets === undefined ? undefined : (action) => httpTargets.violations(action),
   });
 
-  nats.start();
-  publisher.start();
-  // Occurrences due right at start (catch-ups after a restart) would fail for want of NATS:
-  // give the first connection a moment. Without NATS the service starts anyway, after the wait.
-  await firstConnection(nats, NATS_START_WAIT_MS);
+  publisher?.start();
   const started = await engine.start();
   log.info({ tasks: started.tasks, lost: started.lost }, 'engine started');
 
@@ -128,10 +163,10 @@ export async function startService(config: Config, options: { clock?: Clock; log
       hub.closeAll();
       await grpc.shutdown(5_000);
       await engine.stop(config.shutdownGraceMs);
-      await publisher.stop(5_000);
+      await publisher?.stop(5_000);
+      await store.close();
       await nats.close();
       await http.close();
-      await store.close();
       log.info('stopped');
     })();
     return stopping;

@@ -11,7 +11,28 @@ export interface Config {
   grpcAddr: string;
   httpAddr: string;
   store: { kind: 'sqlite'; path: string } | { kind: 'jetstream' };
-  nats: { servers: string[]; user?: string; password?: string; token?: string; credsFile?: string };
+  nats: {
+    servers: string[];
+    user?: string;
+    password?: string;
+    token?: string;
+    credsFile?: string;
+    tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  };
+  /**
+   * Events through a JetStream stream: with the sqlite store only when a name is set (else
+   * plain NATS publish), with the jetstream store always (the stream is the history).
+   */
+  events: { stream: string | undefined; maxAgeMs: number };
+  /** Stream and bucket replicas (1 on one NATS server, 3 on a cluster). */
+  jetstreamReplicas: number;
+  /** Most events waiting for NATS in the outbox (sqlite store). */
+  outboxLimit: number;
+  /** Events a WatchExecutions client may fall behind before it is cut off. */
+  watchBuffer: number;
+  /** Replicas: a non-owner claims an occurrence this much later; a silent replica is dead after membershipTtlMs. */
+  takeoverDelayMs: number;
+  membershipTtlMs: number;
   subjectPrefix: string;
   nodeName: string;
   logLevel: string;
@@ -61,6 +82,16 @@ const OPTIONS = {
   'tls-key-file': 'TLS_KEY_FILE',
   'tls-client-ca-file': 'TLS_CLIENT_CA_FILE',
   'http-allowed-targets': 'HTTP_ALLOWED_TARGETS',
+  'nats-tls-ca-file': 'NATS_TLS_CA_FILE',
+  'nats-tls-cert-file': 'NATS_TLS_CERT_FILE',
+  'nats-tls-key-file': 'NATS_TLS_KEY_FILE',
+  'events-stream': 'EVENTS_STREAM',
+  'events-max-age': 'EVENTS_MAX_AGE',
+  'jetstream-replicas': 'JETSTREAM_REPLICAS',
+  'outbox-limit': 'OUTBOX_LIMIT',
+  'watch-buffer': 'WATCH_BUFFER',
+  'takeover-delay': 'TAKEOVER_DELAY',
+  'membership-ttl': 'MEMBERSHIP_TTL',
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -95,7 +126,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   if (storeText === 'jetstream') store = { kind: 'jetstream' };
   else if (storeText.startsWith('sqlite:') && storeText.length > 'sqlite:'.length) store = { kind: 'sqlite', path: storeText.slice('sqlite:'.length) };
   else throw new ConfigError(`store: expected "sqlite:<path>" or "jetstream", got "${storeText}"`);
-  if (store.kind === 'jetstream') throw new ConfigError('store: "jetstream" is not available yet; use sqlite:<path>');
 
   const servers = get('nats-url', 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (servers.length === 0) throw new ConfigError('nats-url: at least one server is required');
@@ -106,9 +136,30 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   }
   const logLevel = get('log-level', 'info');
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-  const graceText = get('shutdown-grace', '30s');
-  const shutdownGraceMs = parseDuration(graceText);
-  if (shutdownGraceMs === undefined) throw new ConfigError(`shutdown-grace: "${graceText}" is not a duration like 30s or 1m`);
+  const duration = (name: OptionName, def: string): number => {
+    const text = get(name, def);
+    const ms = parseDuration(text);
+    if (ms === undefined) throw new ConfigError(`${name}: "${text}" is not a duration like 30s, 1m or 7d`);
+    return ms;
+  };
+  const shutdownGraceMs = duration('shutdown-grace', '30s');
+  const streamName = opt('events-stream') ?? (store.kind === 'jetstream' ? 'CRONPLANE_EVENTS' : undefined);
+  if (streamName !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(streamName)) {
+    throw new ConfigError(`events-stream: "${streamName}" is not a valid stream name (A-Z a-z 0-9 _ -, at most 64)`);
+  }
+  const events = { stream: streamName, maxAgeMs: duration('events-max-age', '7d') };
+  const jetstreamReplicas = positiveInt('jetstream-replicas', get('jetstream-replicas', '1'));
+  if (jetstreamReplicas > 5) throw new ConfigError(`jetstream-replicas: at most 5, got ${jetstreamReplicas}`);
+  const takeoverDelayMs = duration('takeover-delay', '1500ms');
+  const membershipTtlMs = duration('membership-ttl', '5s');
+  if (membershipTtlMs < 1_000) throw new ConfigError('membership-ttl: at least 1s');
+  const natsTlsFiles = { caFile: opt('nats-tls-ca-file'), certFile: opt('nats-tls-cert-file'), keyFile: opt('nats-tls-key-file') };
+  if ((natsTlsFiles.certFile === undefined) !== (natsTlsFiles.keyFile === undefined)) {
+    throw new ConfigError('nats-tls-cert-file / nats-tls-key-file: give both or neither');
+  }
+  const natsTls = Object.values(natsTlsFiles).some((v) => v !== undefined)
+    ? Object.fromEntries(Object.entries(natsTlsFiles).filter(([, v]) => v !== undefined))
+    : undefined;
 
   const secret = env['CRONPLANE_JWT_SECRET'];
   const audience = opt('jwt-audience')?.split(',').map((a) => a.trim()).filter((a) => a !== '');
@@ -142,7 +193,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     grpcAddr,
     httpAddr,
     store,
-    nats: { servers, user: opt('nats-user'), password: opt('nats-password'), token: opt('nats-token'), credsFile: opt('nats-creds') },
+    nats: definedOnly({
+      servers,
+      user: opt('nats-user'),
+      password: opt('nats-password'),
+      token: opt('nats-token'),
+      credsFile: opt('nats-creds'),
+      tls: natsTls,
+    }) as Config['nats'],
+    events,
+    jetstreamReplicas,
+    outboxLimit: positiveInt('outbox-limit', get('outbox-limit', '1000000')),
+    watchBuffer: positiveInt('watch-buffer', get('watch-buffer', '10000')),
+    takeoverDelayMs,
+    membershipTtlMs,
     subjectPrefix,
     nodeName: get('node-name', hostname()),
     logLevel,
@@ -205,6 +269,11 @@ export function redactConfig(config: Config): Record<string, unknown> {
   const auth = { ...config.auth };
   if (auth.secret !== undefined) auth.secret = '[redacted]';
   return { ...config, nats, auth };
+}
+
+/** Drop keys whose value is undefined, so a logged config shows only what is set. */
+function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function address(name: string, value: string): string {

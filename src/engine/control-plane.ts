@@ -217,11 +217,17 @@ export class ControlPlane implements SchedulerApi {
     return task;
   }
 
+  /** History is kept by name: a task deleted and created again must not show its predecessor's run. */
+  private async lastExecutionOf(task: Task): Promise<Execution | undefined> {
+    const last = await this.store.lastExecution(task.name);
+    return last !== undefined && last.scheduledTime >= task.createTime ? last : undefined;
+  }
+
   private async view(task: Task): Promise<TaskView> {
     return {
       task,
       nextRunTimes: this.engine.nextRunTimes(task, NEXT_RUN_TIMES),
-      lastExecution: await this.store.lastExecution(task.name),
+      lastExecution: await this.lastExecutionOf(task),
     };
   }
 }

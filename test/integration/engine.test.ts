@@ -57,10 +57,13 @@ describe('engine on a fake clock with a real SQLite store', () => {
     await h.engine.idle();
     const stored = await h.api.getExecution(exec.id);
     assert.equal(stored.state, 'SUCCEEDED');
+    assert.equal((await h.api.getTask('manual')).lastExecution?.id, exec.id);
     await h.api.deleteTask('manual', '', CONTEXT);
     await assert.rejects(h.api.getTask('manual'), { name: 'TaskNotFoundError' });
     await h.advance(48 * 3_600_000);
     assert.equal((await h.finals('manual')).length, 1);
+    const again = await h.create('manual', '0 0 * * *', { state: 'PAUSED' });
+    assert.equal(again.lastExecution, undefined, "a re-created task does not show its predecessor's run");
   });
 
   test('retries: fails twice then succeeds is one execution, attempt 3, an event per attempt', async () => {

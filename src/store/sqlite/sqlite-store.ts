@@ -317,15 +317,7 @@ export class SqliteStore implements Store {
       ) {
         return false;
       }
-      const json = executionToJson(execution);
-      this.statements.upsertExecution.run({
-        id: execution.id,
-        taskName: execution.taskName,
-        scheduledTime: execution.scheduledTime,
-        trigger: execution.trigger,
-        state: execution.state,
-        json,
-      });
+      const json = this.upsertExecutionRow(execution);
       this.dynamic
         .get('INSERT INTO events (sequence, id, task_name, time, execution) VALUES (?, ?, ?, ?, ?)')
         .run(event.sequence, event.id, execution.taskName, event.time, json);
@@ -476,6 +468,20 @@ export class SqliteStore implements Store {
     throw new EtagMismatchError(name);
   }
 
+  /** Write the execution's row; returns its JSON, which the event stores too. */
+  private upsertExecutionRow(execution: Execution): string {
+    const json = executionToJson(execution);
+    this.statements.upsertExecution.run({
+      id: execution.id,
+      taskName: execution.taskName,
+      scheduledTime: execution.scheduledTime,
+      trigger: execution.trigger,
+      state: execution.state,
+      json,
+    });
+    return json;
+  }
+
   private queueTaskEvent(change: TaskChange, task: Task, time: number): void {
     this.statements.insertTaskEvent.run({ id: randomUUID(), taskName: task.name, change, time, task: taskToJson(task) });
     this.taskOutboxCount++;
@@ -502,15 +508,7 @@ export class SqliteStore implements Store {
     }
     if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return undefined;
 
-    const json = executionToJson(execution);
-    this.statements.upsertExecution.run({
-      id: execution.id,
-      taskName: execution.taskName,
-      scheduledTime: execution.scheduledTime,
-      trigger: execution.trigger,
-      state: execution.state,
-      json,
-    });
+    const json = this.upsertExecutionRow(execution);
     const sequence = Number(
       this.statements.insertEvent.run({ id: event.id, taskName: execution.taskName, time: event.time, execution: json })
         .lastInsertRowid,

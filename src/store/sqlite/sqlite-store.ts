@@ -20,6 +20,7 @@ import {
   taskToJson,
   type EventRow,
 } from './rows.js';
+import { GroupCommit } from './group-commit.js';
 import { StatementCache } from './statement-cache.js';
 import { listExecutionsSql } from './list-executions-sql.js';
 import { listTasksSql } from './list-tasks-sql.js';
@@ -178,11 +179,7 @@ export class SqliteStore implements Store {
   private readonly dynamic: StatementCache;
   private readonly historyPruner: HistoryPruner;
   private readonly eventPruner: EventPruner;
-  private readonly recordTransaction: (
-    execution: Execution,
-    event: { id: string; time: number },
-    claim: boolean,
-  ) => ExecutionEvent | undefined;
+  private readonly recordBatch: GroupCommit<[Execution, { id: string; time: number }, boolean], ExecutionEvent | undefined>;
   private readonly createTransaction: (task: Task) => void;
   private readonly replaceTransaction: (task: Task, expectedEtag: string) => void;
   private readonly deleteTransaction: (name: string, expectedEtag: string | undefined, time: number) => void;
@@ -213,7 +210,13 @@ export class SqliteStore implements Store {
     this.outboxLimit = positiveInteger('outboxLimit', options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
     this.outboxCount = this.statements.outboxSize.get()!.n;
     this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
-    this.recordTransaction = db.transaction(this.recordInTransaction.bind(this)).immediate;
+    // Inside the batch transaction each call is a nested transaction, i.e. a savepoint.
+    const recordOne = db.transaction(this.recordInTransaction.bind(this));
+    const inOneTransaction = db.transaction((run: () => void) => run());
+    this.recordBatch = new GroupCommit(
+      (execution: Execution, event: { id: string; time: number }, claim: boolean) => recordOne(execution, event, claim),
+      (run) => inOneTransaction.immediate(run),
+    );
     this.createTransaction = db.transaction(this.createInTransaction.bind(this)).immediate;
     this.replaceTransaction = db.transaction(this.replaceInTransaction.bind(this)).immediate;
     this.deleteTransaction = db.transaction(this.deleteInTransaction.bind(this)).immediate;
@@ -294,7 +297,7 @@ export class SqliteStore implements Store {
     options?: { claim?: boolean },
   ): Promise<ExecutionEvent | undefined> {
     this.ensureOpen();
-    return this.recordTransaction(execution, event, options?.claim === true);
+    return this.recordBatch.submit(execution, event, options?.claim === true);
   }
 
   /**
@@ -430,6 +433,7 @@ export class SqliteStore implements Store {
   /** Idempotent; every other method rejects with UnavailableError afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.recordBatch.flush();
     this.closed = true;
     this.db.close();
   }

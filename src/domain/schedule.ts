@@ -122,6 +122,9 @@ export function compileSchedule(spec: ScheduleSpec, field = 'schedule', nowMs?: 
   return schedule;
 }
 
+/** Zone names that are UTC all year, so a fixed offset of 0 is exact. */
+const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Universal', 'Etc/Zulu', 'Zulu', 'Etc/UCT', 'UCT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT0', 'GMT+0', 'GMT-0', 'Etc/Greenwich', 'Greenwich']);
+
 function build(cron: string, timeZone: string, field: string): Schedule {
   const violations: FieldViolation[] = [];
   const cronViolations = checkCron(cron);
@@ -136,7 +139,9 @@ function build(cron: string, timeZone: string, field: string): Schedule {
   try {
     instance = new Cron(expression, {
       paused: true,
-      timezone: timeZone,
+      // UTC as a numeric offset: croner then computes with Date's UTC fields instead of an
+      // Intl.DateTimeFormat round trip per step, several times faster on the firing path.
+      ...(UTC_ZONES.has(timeZone) ? { utcOffset: 0 } : { timezone: timeZone }),
       sloppyRanges: true,
       domAndDow: false, // Vixie: day-of-month OR day-of-week when both are restricted
       fixedTimeRule: 'no-wildcard', // Vixie: `30 2,14 * * *` runs once after a DST gap, once in an overlap

@@ -13,7 +13,11 @@ export function uniquePrefix(): string {
   return `cptest${process.pid}x${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** A whole service in this process: real SQLite file, real gRPC on loopback, the machine's NATS. */
+/**
+ * A whole service in this process: real SQLite file, real gRPC on loopback, the machine's NATS.
+ * `env` overrides any CRONPLANE_* setting (CRONPLANE_STORE=jetstream and CRONPLANE_NATS_URL for
+ * the replicated store on a test's own nats-server); the test's `nc` follows CRONPLANE_NATS_URL.
+ */
 export class ServiceHarness {
   readonly dir = mkdtempSync(join(tmpdir(), 'cronplane-svc-'));
   readonly prefix = uniquePrefix();
@@ -37,7 +41,8 @@ export class ServiceHarness {
     });
     this.service = await startService(config);
     this.client = createSchedulerClient(`127.0.0.1:${this.service.grpcPort}`);
-    this.nc ??= await connect({ servers: NATS_URL });
+    // The test's own connection goes where the service's does (a test may give it its own nats-server).
+    this.nc ??= await connect({ servers: (this.env['CRONPLANE_NATS_URL'] ?? NATS_URL).split(',') });
     return this;
   }
 

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { status as Status, type ServiceError } from '@grpc/grpc-js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { Msg } from '@nats-io/transport-node';
 import { ExecutionState, Trigger } from '../../src/gen/cronplane/v1/execution_pb.js';
 import { TaskState } from '../../src/gen/cronplane/v1/task_pb.js';
 import { badRequestFromMetadata } from '../../src/grpc/error-mapping.js';
+import { JetStreamServer } from '../helpers/nats-cluster.js';
 import { eventually, ServiceHarness } from '../helpers/service-harness.js';
 
 const publishTask = (name: string, subject: string, cron = '* * * * * *') => ({
@@ -31,10 +36,32 @@ async function rejectsWith(promise: Promise<unknown>, code: Status): Promise<Ser
   assert.fail(`expected ${Status[code]}, got success`);
 }
 
-describe('the service end to end over gRPC and NATS', () => {
+/**
+ * The same suite against both stores: the embedded SQLite file, and the replicated JetStream store
+ * (one replica here) on a nats-server of its own with JetStream, so the fixed `cronplane_*`
+ * bucket names never meet another test's; the server and its store dir go away in `after`.
+ */
+const STORES = ['sqlite', 'jetstream'] as const;
+
+for (const store of STORES) describe(`the service end to end over gRPC and NATS (${store} store)`, () => {
   let h: ServiceHarness;
-  before(async () => { h = await new ServiceHarness().start(); });
-  after(async () => { await h.close(); });
+  let server: JetStreamServer | undefined;
+  before(async () => {
+    if (store === 'sqlite') {
+      h = await new ServiceHarness().start();
+      return;
+    }
+    server = await JetStreamServer.startSingle();
+    h = await new ServiceHarness({
+      CRONPLANE_STORE: 'jetstream',
+      CRONPLANE_NATS_URL: server.url,
+      CRONPLANE_EVENTS_STREAM: `CP_SERVICE_TEST_${process.pid}`,
+    }).start();
+  });
+  after(async () => {
+    await h?.close();
+    await server?.destroy();
+  });
 
   test('a per-second nats_publish task: messages, NATS events with CloudEvents headers, watch stream, history', async () => {
     const subject = `${h.prefix}.jobs.tick`;
@@ -194,6 +221,28 @@ describe('the service end to end over gRPC and NATS', () => {
     ]);
     await rejectsWith(h.client.previewSchedule({ schedule: { cron: 'nope' } }), Status.INVALID_ARGUMENT);
     await rejectsWith(h.client.getTask({ name: 'nope' }), Status.NOT_FOUND);
+  });
+
+  test('the configured store really holds the task and the history', async () => {
+    await h.client.createTask({ task: publishTask('where', `${h.prefix}.where`, '0 0 1 1 *') });
+    const run = await h.client.runTask({ name: 'where' });
+    await eventually(async () => {
+      const e = await h.client.getExecution({ id: run.execution!.id });
+      return e.execution!.state === ExecutionState.SUCCEEDED ? e : undefined;
+    }, 3_000, 'the manual run to finish');
+    if (store === 'sqlite') {
+      assert.ok(existsSync(join(h.dir, 'cronplane.db')), 'the SQLite file');
+      return;
+    }
+    const kv = await new Kvm(h.nc).open('cronplane_tasks');
+    const entry = await kv.get('where');
+    assert.equal(entry?.operation, 'PUT', 'the task is in the KV bucket');
+    assert.equal(entry!.json<{ name: string }>().name, 'where');
+    // The history is the events stream: the execution's last event there is its final state.
+    const jsm = await jetstreamManager(h.nc);
+    const last = await jsm.streams.getMessage(`CP_SERVICE_TEST_${process.pid}`, { last_by_subj: `${h.prefix}.executions.where.>` });
+    assert.equal(last?.subject, `${h.prefix}.executions.where.succeeded`);
+    assert.equal(last!.json<{ execution: { id: string } }>().execution.id, run.execution!.id);
   });
 
   test('CancelExecution on an ended execution is FAILED_PRECONDITION', async () => {

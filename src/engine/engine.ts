@@ -329,24 +329,28 @@ export class Engine {
     const task = entry.task;
     if (trigger !== 'MANUAL' && task.maxRuns > 0 && task.runCount >= task.maxRuns) return undefined;
     const rt = this.runtime(name);
-    const decision = decideOverlap(task.overlapPolicy, rt.active.size, rt.buffered !== undefined);
+    // Only executions that had started by this occurrence's time overlap it: one that started
+    // later (its claim was slow, or it was taken over late) must not make this one SKIPPED.
+    const overlapping = [...rt.active.values()].filter((h) => h.execution.startTime !== undefined && h.execution.startTime <= at);
+    const decision = decideOverlap(task.overlapPolicy, overlapping.length, rt.buffered !== undefined);
     const exec = this.newExecution(task, at, trigger);
     if (decision === 'skip') {
       exec.state = 'SKIPPED';
-      exec.error = skipReason(task.overlapPolicy, [...rt.active.keys()], rt.buffered !== undefined);
+      exec.error = skipReason(task.overlapPolicy, overlapping.map((h) => h.execution.id), rt.buffered !== undefined);
       exec.endTime = this.clock.now();
       await this.recorder.record(exec, { claim: true });
       return undefined;
     }
     const claimed = await this.recorder.record(exec, { claim: true });
     if (claimed === undefined) return undefined; // already handled before a restart
-    await this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 }));
+    // The run count is bookkeeping: a failure to write it must not strand a claimed execution.
+    await this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 })).catch((err) => this.options.onError?.(err, `run count of ${name}`));
     if (decision === 'buffer') {
       rt.buffered = exec;
       return undefined;
     }
     if (decision === 'cancel-previous') {
-      for (const handle of rt.active.values()) {
+      for (const handle of overlapping) {
         handle.cancel(`cancelled: superseded by execution ${exec.id} (overlap policy CANCEL_PREVIOUS)`);
       }
     }

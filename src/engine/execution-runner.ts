@@ -60,7 +60,9 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     exec.startTime ??= start;
     exec.error = '';
     exec.attempts.push(attempt);
-    await recorder.record(exec);
+    // Refused: the execution already has a final state elsewhere (another replica marked it
+    // LOST, a cancel won): the action must not run.
+    if ((await recorder.record(exec)) === undefined) return exec;
 
     const outcome = await runAttempt(handle, attempt, deps);
     attempt.endTime = clock.now();

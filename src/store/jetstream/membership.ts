@@ -154,7 +154,14 @@ export class Membership {
       }
       return;
     }
-    this.cutOffLogged = false;
+    if (this.cutOffLogged) {
+      // Back in contact: the others could not heartbeat through the same outage either, so give
+      // every known node a fresh ttl instead of declaring it dead on the spot.
+      this.cutOffLogged = false;
+      for (const node of this.lastSeen.keys()) this.lastSeen.set(node, now);
+      this.options.log.info('membership: own heartbeats are back');
+      return;
+    }
     let changed = false;
     for (const [node, at] of this.lastSeen) {
       if (node !== this.options.node && now - at > this.ttlMs) {

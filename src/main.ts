@@ -150,6 +150,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
     ready: () => engine.isRunning,
     beforeScrape: async () => {
       metrics.outboxDepth.set(await store.outboxSize());
+      metrics.outboxDropped.set(await store.droppedOutboxEvents());
       metrics.natsConnected.set(nats.isConnected() ? 1 : 0);
       metrics.setTaskCounts(await countTasksByState(store));
     },

@@ -181,7 +181,7 @@ export class ControlPlane implements SchedulerApi {
   }
 
   watchExecutions(query: WatchQuery, signal: AbortSignal): AsyncIterable<ExecutionEvent> {
-    if (query.afterSequence < 0 || !Number.isSafeInteger(query.afterSequence)) {
+    if (query.afterSequence !== undefined && (query.afterSequence < 0 || !Number.isSafeInteger(query.afterSequence))) {
       throw new InvalidArgumentError([{ field: 'after_sequence', description: 'must be a non-negative integer' }]);
     }
     return this.options.watch(query, signal);

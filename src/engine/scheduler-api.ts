@@ -20,7 +20,8 @@ export interface WatchQuery {
   taskNames: string[];
   states: ExecutionState[];
   /** 0 = live only. */
-  afterSequence: number;
+  /** undefined = live only; 0 = replay every kept event first. */
+  afterSequence: number | undefined;
 }
 
 /**

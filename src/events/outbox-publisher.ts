@@ -51,6 +51,8 @@ export class OutboxPublisher {
   private loop: Promise<void> | undefined;
   private streamReadyFor: NatsConnection | undefined;
   private lastWarn = 0;
+  /** After a rejected JetStream publish: one event at a time until a batch goes through whole. */
+  private careful = false;
   private lastDropped = 0;
   private readonly batchSize: number;
   private readonly pollMs: number;
@@ -136,8 +138,11 @@ export class OutboxPublisher {
    * Pipelined publishes, acked in order: only the prefix that JetStream acknowledged leaves the
    * outbox. Anything after a failure is sent again later and dropped by the stream as a duplicate.
    */
-  private async publishJetStream(nc: NatsConnection, batch: Prepared[]): Promise<number[]> {
-    if (batch.length === 0) return [];
+  private async publishJetStream(nc: NatsConnection, all: Prepared[]): Promise<number[]> {
+    if (all.length === 0) return [];
+    // Pipelining keeps order while the stream accepts everything; after a rejection a later
+    // event of the same batch could land before the re-sent one, so go one at a time for a while.
+    const batch = this.careful ? all.slice(0, 1) : all;
     const js = jetstream(nc);
     const results = await Promise.allSettled(
       batch.map((p) =>
@@ -153,10 +158,14 @@ export class OutboxPublisher {
       const r = results[i]!;
       if (r.status === 'rejected') {
         this.options.log.warn({ err: (r.reason as Error).message, sequence: batch[i]!.sequence }, 'events stream publish failed; will retry');
+        // The stream may be gone (a server replaced without its storage): check it again.
+        this.streamReadyFor = undefined;
+        this.careful = true;
         break;
       }
       acked.push(batch[i]!.sequence);
     }
+    if (acked.length === batch.length) this.careful = false;
     return acked;
   }
 

@@ -80,8 +80,8 @@ export class WatchHub {
     const onAbort = () => watcher.close();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      let last = query.afterSequence;
-      if (query.afterSequence > 0) {
+      let last = query.afterSequence ?? 0;
+      if (query.afterSequence !== undefined) {
         for (;;) {
           const page = await this.store.eventsAfter(last, REPLAY_PAGE);
           for (const event of page) {

@@ -110,8 +110,8 @@ export function executionEventToProto(event: ExecutionEvent): ProtoExecutionEven
 /** A WatchExecutions request as the api's query; an after_sequence beyond 2^53 cannot exist in any store. */
 export function watchQueryFromProto(request: WatchExecutionsRequest): WatchQuery {
   const states = executionStatesFromProto(request.states, 'states');
-  if (request.afterSequence > BigInt(Number.MAX_SAFE_INTEGER)) {
+  if (request.afterSequence !== undefined && request.afterSequence > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new InvalidArgumentError([{ field: 'after_sequence', description: 'is out of range' }]);
   }
-  return { taskNames: [...request.taskNames], states, afterSequence: Number(request.afterSequence) };
+  return { taskNames: [...request.taskNames], states, afterSequence: request.afterSequence === undefined ? undefined : Number(request.afterSequence) };
 }

@@ -36,6 +36,7 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly outboxDepth = new Gauge({ name: 'cronplane_outbox_events', help: 'Events waiting to be published to NATS', registers: [this.registry] });
+  readonly outboxDropped = new Gauge({ name: 'cronplane_outbox_dropped_events', help: 'Events dropped from a full outbox before NATS had them, since the process started', registers: [this.registry] });
   readonly natsConnected = new Gauge({ name: 'cronplane_nats_connected', help: '1 while connected to NATS', registers: [this.registry] });
   readonly tasks = new Gauge({ name: 'cronplane_tasks', help: 'Tasks by state (ENABLED, PAUSED)', labelNames: ['state'], registers: [this.registry] });
   readonly rpcs = new Counter({ name: 'cronplane_rpc_total', help: 'SchedulerService RPCs by method and status code', labelNames: ['method', 'code'], registers: [this.registry] });

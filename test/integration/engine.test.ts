@@ -197,6 +197,26 @@ describe('engine on a fake clock with a real SQLite store', () => {
   });
 });
 
+test('WatchExecutions with after_sequence 0 replays every kept event, then goes on live', async () => {
+  const h = await harness();
+  await h.create('replay', '0 0 * * *');
+  await h.api.runTask('replay', CONTEXT);
+  await h.engine.idle();
+  const abort = new AbortController();
+  const seen: number[] = [];
+  const reading = (async () => {
+    for await (const e of h.api.watchExecutions({ taskNames: [], states: [], afterSequence: 0 }, abort.signal)) {
+      seen.push(e.sequence);
+      if (seen.length === 6) abort.abort();
+    }
+  })();
+  await settle();
+  await h.api.runTask('replay', CONTEXT); // live, after the replay
+  await h.engine.idle();
+  await reading;
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+});
+
 describe('misfire after downtime (per-minute task, ten minutes down)', () => {
   async function downtime(policy: 'RUN_ONCE' | 'SKIP' | 'RUN_ALL', catchupWindowMs = 60_000) {
     const h = await harness();

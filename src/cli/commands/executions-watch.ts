@@ -34,7 +34,8 @@ options:
     expectPositionals(positionals, [], ctx.usage);
     const taskNames = values.task ?? [];
     const states = parseStatesFlag(values.state);
-    let afterSequence = BigInt(values['after-sequence'] === undefined ? 0 : parseIntFlag(values['after-sequence'], '--after-sequence', 0));
+    // Unset until the first event: the first watch is live only; a reconnect resumes after the last one seen.
+    let afterSequence = values['after-sequence'] === undefined ? undefined : BigInt(parseIntFlag(values['after-sequence'], '--after-sequence', 0));
     const client = ctx.client();
     const abort = new AbortController();
     const stop = () => abort.abort();
@@ -57,7 +58,7 @@ options:
             outage = false;
             const event = res.event;
             if (event === undefined) continue;
-            if (event.sequence > afterSequence) afterSequence = event.sequence;
+            if (afterSequence === undefined || event.sequence > afterSequence) afterSequence = event.sequence;
             ctx.out(ctx.json ? `${JSON.stringify(toJson(WatchExecutionsResponseSchema, res))}\n` : `${formatEventLine(event, ctx.style)}\n`);
           }
           if (abort.signal.aborted) return EXIT_OK;
@@ -69,7 +70,7 @@ options:
           if (!connectedOnce && Date.now() - startedAt < CONNECTED_AFTER_MS) throw err;
         }
         connectedOnce = true;
-        if (!outage) ctx.err(`watch: connection lost, reconnecting${afterSequence > 0n ? ` to resume after #${afterSequence}` : ''}...\n`);
+        if (!outage) ctx.err(`watch: connection lost, reconnecting${afterSequence !== undefined ? ` to resume after #${afterSequence}` : ''}...\n`);
         outage = true;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, backoffMs);

@@ -386,12 +386,14 @@ export class Engine {
     this.handles.set(exec.id, handle);
     handle.done = this.track(
       runExecution(handle, { clock: this.clock, actions: this.options.actions, recorder: this.recorder, random: this.options.random })
-        .then((final) => this.afterExecution(task.name, final))
+        // The execution has ended once its final state is stored: it stops overlapping at once,
+        // not only after the bookkeeping below.
         .finally(() => {
           rt.active.delete(exec.id);
           this.handles.delete(exec.id);
           this.startBuffered(task.name, rt);
-        }),
+        })
+        .then((final) => this.afterExecution(task.name, final)),
     );
     return handle;
   }

@@ -1,26 +1,26 @@
 /**
- * Group commit: calls made in the same turn of the event loop are written in ONE transaction,
+ * Group commit: writes submitted in the same turn of the event loop run in ONE transaction,
  * each inside its own savepoint, and every caller's promise settles only after that commit.
  * A commit costs far more than the rows in it, so at thousands of events a second this is the
- * difference between keeping up and falling behind; each call stays atomic on its own.
+ * difference between keeping up and falling behind; each write stays atomic on its own.
  */
-export class GroupCommit<A extends unknown[], R> {
-  private queue: Array<{ args: A; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
+export class GroupCommit {
+  private queue: Array<{ write: () => unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void }> = [];
   private scheduled = false;
 
   /**
-   * @param item one call's writes, run inside a savepoint (a throw undoes just that call)
-   * @param batch runs a function inside one IMMEDIATE transaction
+   * @param inSavepoint runs a function as a nested transaction (a savepoint: a throw undoes just it)
+   * @param inTransaction runs a function inside one IMMEDIATE transaction
    */
   constructor(
-    private readonly item: (...args: A) => R,
-    private readonly batch: (run: () => void) => void,
-    private readonly maxBatch = 1000,
+    private readonly inSavepoint: (write: () => unknown) => unknown,
+    private readonly inTransaction: (run: () => void) => void,
+    private readonly maxBatch = 2000,
   ) {}
 
-  submit(...args: A): Promise<R> {
+  submit<R>(write: () => R): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ args, resolve, reject });
+      this.queue.push({ write, resolve: resolve as (r: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -28,17 +28,17 @@ export class GroupCommit<A extends unknown[], R> {
     });
   }
 
-  /** Write everything queued now (also called before reads that must see it, and at close). */
+  /** Write everything queued now (also called at close). */
   flush(): void {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const items = this.queue.splice(0, this.maxBatch);
-      const outcomes: Array<{ ok: true; value: R } | { ok: false; error: unknown }> = [];
+      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
       try {
-        this.batch(() => {
+        this.inTransaction(() => {
           for (const it of items) {
             try {
-              outcomes.push({ ok: true, value: this.item(...it.args) });
+              outcomes.push({ ok: true, value: this.inSavepoint(it.write) });
             } catch (error) {
               outcomes.push({ ok: false, error });
             }

@@ -179,10 +179,7 @@ export class SqliteStore implements Store {
   private readonly dynamic: StatementCache;
   private readonly historyPruner: HistoryPruner;
   private readonly eventPruner: EventPruner;
-  private readonly recordBatch: GroupCommit<[Execution, { id: string; time: number }, boolean], ExecutionEvent | undefined>;
-  private readonly createTransaction: (task: Task) => void;
-  private readonly replaceTransaction: (task: Task, expectedEtag: string) => void;
-  private readonly deleteTransaction: (name: string, expectedEtag: string | undefined, time: number) => void;
+  private readonly writes: GroupCommit;
   private readonly ackTransaction: (sequences: number[]) => void;
   private readonly ackTaskTransaction: (sequences: number[]) => void;
   private readonly outboxLimit: number;
@@ -210,16 +207,9 @@ export class SqliteStore implements Store {
     this.outboxLimit = positiveInteger('outboxLimit', options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
     this.outboxCount = this.statements.outboxSize.get()!.n;
     this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
-    // Inside the batch transaction each call is a nested transaction, i.e. a savepoint.
-    const recordOne = db.transaction(this.recordInTransaction.bind(this));
-    const inOneTransaction = db.transaction((run: () => void) => run());
-    this.recordBatch = new GroupCommit(
-      (execution: Execution, event: { id: string; time: number }, claim: boolean) => recordOne(execution, event, claim),
-      (run) => inOneTransaction.immediate(run),
-    );
-    this.createTransaction = db.transaction(this.createInTransaction.bind(this)).immediate;
-    this.replaceTransaction = db.transaction(this.replaceInTransaction.bind(this)).immediate;
-    this.deleteTransaction = db.transaction(this.deleteInTransaction.bind(this)).immediate;
+    // Inside the batch transaction each write is a nested transaction, i.e. a savepoint.
+    const nested = db.transaction((write: () => unknown) => write());
+    this.writes = new GroupCommit(nested, (run) => nested.immediate(run));
     this.ackTransaction = db.transaction((sequences: number[]) => {
       for (const sequence of sequences) this.outboxCount -= this.statements.ackOutbox.run(sequence).changes;
     }).immediate;
@@ -244,7 +234,7 @@ export class SqliteStore implements Store {
 
   async createTask(task: Task): Promise<void> {
     this.ensureOpen();
-    this.createTransaction(task);
+    await this.writes.submit(() => this.createInTransaction(task));
   }
 
   async getTask(name: string): Promise<Task | undefined> {
@@ -277,13 +267,13 @@ export class SqliteStore implements Store {
 
   async replaceTask(task: Task, expectedEtag: string): Promise<void> {
     this.ensureOpen();
-    this.replaceTransaction(task, expectedEtag);
+    await this.writes.submit(() => this.replaceInTransaction(task, expectedEtag));
   }
 
   /** An empty `expectedEtag` counts as not given (proto3 strings cannot be absent). */
   async deleteTask(name: string, expectedEtag?: string, time: number = Date.now()): Promise<void> {
     this.ensureOpen();
-    this.deleteTransaction(name, expectedEtag === '' ? undefined : expectedEtag, time);
+    await this.writes.submit(() => this.deleteInTransaction(name, expectedEtag === '' ? undefined : expectedEtag, time));
   }
 
   /**
@@ -297,7 +287,8 @@ export class SqliteStore implements Store {
     options?: { claim?: boolean },
   ): Promise<ExecutionEvent | undefined> {
     this.ensureOpen();
-    return this.recordBatch.submit(execution, event, options?.claim === true);
+    const claim = options?.claim === true;
+    return this.writes.submit(() => this.recordInTransaction(execution, event, claim));
   }
 
   /**
@@ -433,7 +424,7 @@ export class SqliteStore implements Store {
   /** Idempotent; every other method rejects with UnavailableError afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.recordBatch.flush();
+    this.writes.flush();
     this.closed = true;
     this.db.close();
   }

@@ -344,7 +344,12 @@ export class Engine {
     const claimed = await this.recorder.record(exec, { claim: true });
     if (claimed === undefined) return undefined; // already handled before a restart
     // The run count is bookkeeping: a failure to write it must not strand a claimed execution.
-    await this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 })).catch((err) => this.options.onError?.(err, `run count of ${name}`));
+    // Only max_runs needs it settled before the next occurrence; otherwise it is written off the
+    // firing path, so the action starts one store round trip sooner.
+    const counted = this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 }))
+      .catch((err) => this.options.onError?.(err, `run count of ${name}`));
+    if (task.maxRuns > 0) await counted;
+    else this.track(counted, `run count of ${name}`);
     if (decision === 'buffer') {
       rt.buffered = exec;
       return undefined;

@@ -1,0 +1,382 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { Args, isMain } from './lib/args.js';
+import { BENCH_DIST, sleep, spawnNode, type Child } from './lib/children.js';
+import { runLoad } from './lib/load.js';
+import { connectNats, nowMs } from './lib/nats.js';
+import { hotFunctions, newestProfile } from './lib/profile.js';
+import { NoiseMeter, waitForQuiet } from './lib/machine.js';
+import { CpuMeter, memoryMiB, natsServerPid, redisPid } from './lib/proc.js';
+import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
+import { CronplaneProcess } from './lib/service-process.js';
+import { fmt, Samples, type Summary } from './lib/stats.js';
+import { publishTask } from './lib/task-specs.js';
+
+/**
+ * Fire precision: N tasks on a per-second schedule, each fire publishing one NATS message.
+ * A subscriber in this process takes lateness = receive time - Cronplane-Scheduled-Time and
+ * counts (task, occurrence) pairs over a window of whole seconds, for cronplane (as a child
+ * `cronplane serve`) and, one after another on the same NATS, for croner, node-cron and
+ * BullMQ job schedulers (each in a child process of its own, publishing the same message).
+ */
+
+export const SYSTEMS = ['cronplane', 'croner', 'node-cron', 'bullmq'] as const;
+/** Not a peer: one timer and a publish loop per second, the floor the transport and subscriber allow. */
+export const FLOOR = 'floor';
+export type SystemName = (typeof SYSTEMS)[number];
+
+export interface FireOptions {
+  tasks: number;
+  seconds: number;
+  warmupSeconds: number;
+  systems: string[];
+  /** Run the cronplane child under --cpu-prof and summarise the profile. */
+  cpuProf: boolean;
+  bullmqConcurrency: number;
+  /** After the window, keep listening this long at most for its late messages. */
+  drainMaxMs: number;
+}
+
+export interface FireResult {
+  system: string;
+  driver: string;
+  tasks: number;
+  seconds: number;
+  expected: number;
+  received: number;
+  missed: number;
+  doubled: number;
+  /** Missed occurrences per second of the window: a stall shows as a whole second missing. */
+  missedBySecond: number[];
+  outOfWindow: number;
+  lateness: Summary;
+  cpuPercent: number | undefined;
+  /** Redis's CPU for BullMQ (its work happens there too). */
+  redisCpuPercent: number | undefined;
+  natsCpuPercent: number | undefined;
+  /** CPU used meanwhile by processes outside the benchmark (others' tests on a shared machine). */
+  otherCpuPercent: number | undefined;
+  rssMiB: number | undefined;
+  setupMs: number;
+  setupNote: string;
+  /** Content hash of dist/src the cronplane child ran (empty for peers). */
+  codeStamp: string;
+  peerStats?: Record<string, unknown>;
+  profile?: ReturnType<typeof hotFunctions> & { path: string };
+}
+
+const NAME_PREFIX = 'fp-';
+
+/** Counts deliveries per (task, second) of the window and keeps every in-window lateness. */
+class FireCollector {
+  private counts: Uint8Array;
+  private windowStart = Infinity;
+  private windowEnd = -Infinity;
+  readonly lateness = new Samples();
+  outOfWindow = 0;
+  foreign = 0;
+  lastInWindowAt = 0;
+  private sub: Subscription | undefined;
+
+  constructor(private readonly tasks: number) {
+    this.counts = new Uint8Array(0);
+  }
+
+  setWindow(start: number, end: number): void {
+    this.windowStart = start;
+    this.windowEnd = end;
+    this.counts = new Uint8Array(this.tasks * ((end - start) / 1000));
+  }
+
+  get slots(): number {
+    return (this.windowEnd - this.windowStart) / 1000;
+  }
+
+  /**
+   * The callback only timestamps and queues: header parsing waits for setImmediate, i.e. until
+   * the client has handed over the whole socket read, so a burst of thousands of messages
+   * does not make the later ones look late by the parsing of the earlier ones.
+   */
+  subscribe(nc: NatsConnection, subject: string): void {
+    const queue: { at: number; msg: Msg }[] = [];
+    let scheduledFlush = false;
+    const flush = () => {
+      scheduledFlush = false;
+      for (const { at, msg } of queue.splice(0)) this.record(at, msg);
+    };
+    this.sub = nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        queue.push({ at: nowMs(), msg });
+        if (!scheduledFlush) {
+          scheduledFlush = true;
+          setImmediate(flush);
+        }
+      },
+    });
+  }
+
+  private record(received: number, msg: Msg): void {
+    const h = msg.headers;
+    const task = h?.get('Cronplane-Task') ?? '';
+    const scheduled = Date.parse(h?.get('Cronplane-Scheduled-Time') ?? '');
+    const index = Number(task.slice(NAME_PREFIX.length));
+    if (!task.startsWith(NAME_PREFIX) || !Number.isInteger(index) || index < 0 || index >= this.tasks || !Number.isFinite(scheduled)) {
+      this.foreign++;
+      return;
+    }
+    if (scheduled < this.windowStart || scheduled >= this.windowEnd) {
+      this.outOfWindow++;
+      return;
+    }
+    const slot = Math.floor((scheduled - this.windowStart) / 1000);
+    const i = slot * this.tasks + index;
+    if (this.counts[i]! < 255) this.counts[i]!++;
+    this.lateness.push(received - scheduled);
+    this.lastInWindowAt = received;
+  }
+
+  unsubscribe(): void {
+    this.sub?.unsubscribe();
+  }
+
+  tally(): { expected: number; received: number; missed: number; doubled: number; missedBySecond: number[] } {
+    let missed = 0;
+    let doubled = 0;
+    let received = 0;
+    const missedBySecond = new Array<number>(this.slots).fill(0);
+    for (let i = 0; i < this.counts.length; i++) {
+      const c = this.counts[i]!;
+      received += c;
+      if (c === 0) {
+        missed++;
+        missedBySecond[Math.floor(i / this.tasks)]!++;
+      } else if (c > 1) doubled += c - 1;
+    }
+    return { expected: this.counts.length, received, missed, doubled, missedBySecond };
+  }
+}
+
+async function waitUntil(epochMs: number): Promise<void> {
+  const d = epochMs - Date.now();
+  if (d > 0) await sleep(d);
+}
+
+interface RunningSystem {
+  pid: number;
+  codeStamp: string;
+  driver: string;
+  setupMs: number;
+  setupNote: string;
+  stop(): Promise<Record<string, unknown> | undefined>;
+  profileDir?: string;
+}
+
+async function startCronplane(tasks: number, subject: string, opts: FireOptions): Promise<RunningSystem> {
+  const profileDir = join(RESULTS_DIR, 'profiles', `fire-${tasks}-${Date.now()}`);
+  if (opts.cpuProf) mkdirSync(profileDir, { recursive: true });
+  const service = new CronplaneProcess({
+    logLevel: 'warn',
+    nodeArgs: opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+  });
+  await service.start();
+  const t0 = performance.now();
+  // Every task gets the same start_time, after the creates are done: tasks created while
+  // thousands of others already fire would measure the creates' interference, not precision.
+  const startTime = Math.ceil((Date.now() + Math.max(3_000, (tasks / 150) * 1000)) / 1000) * 1000;
+  const created = await runLoad(
+    (i) => service.client.createTask({ task: { ...publishTask(`${NAME_PREFIX}${i}`, '* * * * * *', subject), startTime: timestampFromMs(startTime) } }, { timeoutMs: 120_000 }),
+    { concurrency: 64, maxOps: tasks, maxMs: 600_000 },
+  );
+  if (created.ops !== tasks) throw new Error(`created ${created.ops} of ${tasks} tasks (${created.errors} errors: ${created.firstError})`);
+  const setupMs = performance.now() - t0;
+  await waitUntil(startTime);
+  return {
+    pid: service.pid,
+    codeStamp: service.codeStamp,
+    driver: 'cronplane (child process, SQLite, gRPC-created)',
+    setupMs,
+    setupNote: `${tasks} CreateTask at concurrency 64: ${fmt(created.opsPerSec)}/s, all starting at ${new Date(startTime).toISOString()}`,
+    profileDir: opts.cpuProf ? profileDir : undefined,
+    stop: async () => {
+      const stopped = await service.stop(30_000);
+      const errors = service.child.lines.filter((l) => l.includes('"level":"error"') || l.includes('"level":50')).length;
+      await service.dispose();
+      return { stopMs: stopped.ms, killed: stopped.killed, errorLogLines: errors, warnLogLines: service.child.lines.length };
+    },
+  };
+}
+
+async function startPeer(kind: string, tasks: number, subject: string, opts: FireOptions): Promise<RunningSystem> {
+  const child: Child = spawnNode(join(BENCH_DIST, 'peers/peer-child.js'), [
+    '--kind', kind,
+    '--tasks', String(tasks),
+    '--subject', subject,
+    '--name-prefix', NAME_PREFIX,
+    '--queue', `cpbench-${process.pid}-${Date.now()}`,
+    '--concurrency', String(opts.bullmqConcurrency),
+    '--max-seconds', String(opts.seconds + opts.warmupSeconds + 900),
+  ], { name: `peer ${kind}` });
+  const t0 = performance.now();
+  const ready = await child.waitForJson<{ driver: string; setupMs: number }>((v) => v['ready'] === true, 600_000, 'peer ready');
+  return {
+    pid: child.pid,
+    codeStamp: '',
+    driver: ready.driver,
+    setupMs: performance.now() - t0,
+    setupNote: `${tasks} jobs created in ${fmt(ready.setupMs)} ms`,
+    stop: async () => {
+      const stopped = child.waitForJson((v) => v['stopped'] === true, 60_000, 'peer stopped').catch(() => undefined);
+      await child.stop('SIGTERM', 60_000);
+      return stopped;
+    },
+  };
+}
+
+/** One system, one task count: start, warm up, measure a window, drain, stop. */
+export async function measureSystem(system: string, opts: FireOptions, nc: NatsConnection): Promise<FireResult> {
+  const tasks = opts.tasks;
+  const subject = `cpbench.fire.${process.pid}.${system.replace(/[^a-z0-9]/g, '')}.${tasks}`;
+  const collector = new FireCollector(tasks);
+  await waitForQuiet(`fire-precision ${system}`);
+  collector.subscribe(nc, subject);
+  log(`fire-precision: ${system} with ${tasks} per-second tasks: starting`);
+  const running = system === 'cronplane' ? await startCronplane(tasks, subject, opts) : await startPeer(system, tasks, subject, opts);
+  let stopInfo: Record<string, unknown> | undefined;
+  try {
+    const windowStart = Math.ceil((Date.now() + opts.warmupSeconds * 1000) / 1000) * 1000;
+    const windowEnd = windowStart + opts.seconds * 1000;
+    collector.setWindow(windowStart, windowEnd);
+    log(`fire-precision: ${system}: ready after ${fmt(running.setupMs)} ms (${running.setupNote}); window ${new Date(windowStart).toISOString()} + ${opts.seconds} s`);
+
+    const rPid = system === 'bullmq' ? redisPid() : undefined;
+    const nPid = natsServerPid();
+    await waitUntil(windowStart);
+    const meter = new CpuMeter(running.pid);
+    const redisMeter = rPid !== undefined ? new CpuMeter(rPid) : undefined;
+    const natsMeter = nPid !== undefined ? new CpuMeter(nPid) : undefined;
+    const noise = new NoiseMeter();
+    noise.start([running.pid, ...(rPid !== undefined ? [rPid] : []), ...(nPid !== undefined ? [nPid] : [])]);
+    meter.start();
+    redisMeter?.start();
+    natsMeter?.start();
+    await waitUntil(windowEnd);
+    const others = noise.stop();
+    const cpu = meter.stop();
+    const redisCpu = redisMeter?.stop();
+    const natsCpu = natsMeter?.stop();
+    const mem = memoryMiB(running.pid);
+
+    // Late messages of the window still count: wait until they stop coming (bounded).
+    const drainDeadline = Date.now() + opts.drainMaxMs;
+    await sleep(2_000);
+    while (Date.now() < drainDeadline && nowMs() - collector.lastInWindowAt < 1_500 && collector.tally().received < collector.tally().expected) {
+      await sleep(250);
+    }
+    const tally = collector.tally();
+    stopInfo = await running.stop();
+    collector.unsubscribe();
+
+    let profile: FireResult['profile'];
+    if (running.profileDir !== undefined) {
+      const path = newestProfile(running.profileDir);
+      if (path !== undefined) profile = { path, ...hotFunctions(path, 30) };
+    }
+    const result: FireResult = {
+      system,
+      driver: running.driver,
+      tasks,
+      seconds: opts.seconds,
+      ...tally,
+      outOfWindow: collector.outOfWindow,
+      lateness: collector.lateness.summary(),
+      cpuPercent: cpu?.percent,
+      redisCpuPercent: redisCpu?.percent,
+      natsCpuPercent: natsCpu?.percent,
+      otherCpuPercent: others.otherPercent,
+      rssMiB: mem?.rss,
+      setupMs: running.setupMs,
+      setupNote: running.setupNote,
+      codeStamp: running.codeStamp,
+      peerStats: stopInfo,
+      profile,
+    };
+    log(`fire-precision: ${system}: p50 ${fmt(result.lateness.p50)} ms, p99 ${fmt(result.lateness.p99)} ms, max ${fmt(result.lateness.max)} ms, missed ${result.missed}, doubled ${result.doubled}, cpu ${fmt(result.cpuPercent)}%`);
+    return result;
+  } finally {
+    if (stopInfo === undefined) await running.stop().catch(() => undefined);
+    collector.unsubscribe();
+  }
+}
+
+export function fireTable(results: FireResult[]): string {
+  return formatTable(
+    ['system', 'tasks', 'fires expected', 'received', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'doubled', 'CPU %', '+redis CPU %', 'RSS MiB', 'others CPU %'],
+    results.map((r) => [
+      r.system,
+      fmt(r.tasks),
+      fmt(r.expected),
+      fmt(r.received),
+      fmt(r.lateness.p50),
+      fmt(r.lateness.p99),
+      fmt(r.lateness.max),
+      fmt(r.missed),
+      fmt(r.doubled),
+      fmt(r.cpuPercent),
+      r.redisCpuPercent === undefined ? '' : fmt(r.redisCpuPercent),
+      fmt(r.rssMiB),
+      fmt(r.otherCpuPercent),
+    ]),
+  );
+}
+
+export async function runFirePrecision(base: Omit<FireOptions, 'tasks'>, taskCounts: number[]): Promise<FireResult[]> {
+  const nc = await connectNats('cpbench-fire-subscriber');
+  const results: FireResult[] = [];
+  try {
+    for (const tasks of taskCounts) {
+      for (const system of base.systems) {
+        try {
+          results.push(await measureSystem(system, { ...base, tasks }, nc));
+        } catch (err) {
+          log(`fire-precision: ${system} with ${tasks} tasks failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        await sleep(2_000); // let the machine settle between systems
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const args = new Args();
+  const options: Omit<FireOptions, 'tasks'> = {
+    seconds: args.number('seconds', 60),
+    warmupSeconds: args.number('warmup', 5),
+    systems: args.list('systems', [...SYSTEMS, FLOOR]),
+    cpuProf: args.flag('cpu-prof'),
+    bullmqConcurrency: args.number('bullmq-concurrency', 100),
+    drainMaxMs: args.number('drain-max-ms', 30_000),
+  };
+  const taskCounts = args.numbers('tasks', [1000, 10000]);
+  const results = await runFirePrecision(options, taskCounts);
+  const path = writeResult(args.string('out', 'fire-precision'), { options: { ...options, taskCounts }, results });
+  process.stdout.write(`\nFire precision (lateness = NATS receive - scheduled time, ${options.seconds} s window)\n${fireTable(results)}\n`);
+  for (const r of results) {
+    if (r.profile === undefined) continue;
+    process.stdout.write(`\ncronplane ${r.tasks} tasks: CPU profile ${r.profile.path} (idle ${fmt(r.profile.idlePercent)}%, GC ${fmt(r.profile.gcPercent)}%)\n`);
+    process.stdout.write(`${formatTable(['function', 'location', 'self %', 'total %'], r.profile.functions.slice(0, 20).map((f) => [f.function, f.location, fmt(f.selfPercent), fmt(f.totalPercent)]))}\n`);
+  }
+  process.stdout.write(`\nwrote ${path}\n`);
+}
+
+if (isMain(import.meta.url)) {
+  main().then(() => process.exit(0), (err) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

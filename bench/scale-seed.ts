@@ -1,0 +1,75 @@
+import type Database from 'better-sqlite3';
+import { emptyTaskSpec, type Task } from '../src/domain/task.js';
+import { normalizeTaskSpec, validateTaskSpec } from '../src/domain/task-validation.js';
+import { uuidv7 } from '../src/engine/ids.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { Args } from './lib/args.js';
+import { report } from './lib/children.js';
+import { PAYLOAD } from './lib/task-specs.js';
+import { mixedSchedule, scaleTaskName, teamLabel } from './lib/schedules.js';
+
+/**
+ * Child process: writes tasks straight into a cronplane SQLite file with SqliteStore.createTask,
+ * `--batch` per transaction. The Store has no bulk-create API, so the batch transaction uses
+ * the store's private better-sqlite3 handle (read only here: src/store is not changed).
+ * Every task is built and validated exactly as CreateTask would.
+ */
+
+const args = new Args();
+const dbPath = args.string('db', '');
+const from = args.number('from', 0);
+const count = args.number('count', 1000);
+const batch = args.number('batch', 10_000);
+const subject = args.string('subject', 'cpbench.scale.fire');
+const startTime = args.number('start-time', Date.now() + 86_400_000);
+if (dbPath === '') throw new Error('--db is required');
+
+function buildTask(i: number, now: number): Task {
+  const spec = emptyTaskSpec(scaleTaskName(i));
+  spec.schedule = mixedSchedule(i);
+  spec.labels = teamLabel(i);
+  spec.startTime = startTime;
+  spec.action = { kind: 'natsPublish', subject, payload: PAYLOAD, headers: {}, jetstream: false };
+  const normal = normalizeTaskSpec(spec);
+  validateTaskSpec(normal, 'task', now);
+  return {
+    ...normal,
+    action: normal.action!,
+    pausedReason: '',
+    createTime: now,
+    updateTime: now,
+    etag: uuidv7(now),
+    runCount: 0,
+    consecutiveFailures: 0,
+    createdBy: '',
+    updatedBy: '',
+    scheduleAnchor: now,
+    createRequestId: '',
+  };
+}
+
+async function main(): Promise<void> {
+  const store = SqliteStore.open(dbPath);
+  const db = (store as unknown as { db: Database.Database }).db;
+  const t0 = performance.now();
+  let written = 0;
+  for (let start = from; start < from + count; start += batch) {
+    const end = Math.min(from + count, start + batch);
+    const now = Date.now();
+    const pending: Promise<void>[] = [];
+    // createTask's body is synchronous up to its insert, so the inserts land inside this transaction.
+    db.transaction(() => {
+      for (let i = start; i < end; i++) pending.push(store.createTask(buildTask(i, now)));
+    }).immediate();
+    await Promise.all(pending);
+    written += end - start;
+    if (written % 100_000 === 0) report({ progress: written, ms: performance.now() - t0 });
+  }
+  await store.close();
+  report({ done: true, written, ms: performance.now() - t0 });
+}
+
+main().catch((err) => {
+  process.stderr.write(`scale-seed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,3 +1,4 @@
+import { catchUpSignal } from './catch-up.js';
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { ExecutionEvent } from '../../domain/execution.js';
@@ -119,18 +120,10 @@ export class ExecutionView {
     const { jsm, streamName, log, timeoutMs } = this.options;
     const state = (await jsm.streams.info(streamName)).state;
     const target = state.last_seq;
-    let caughtUp = state.messages === 0;
-    let markCaughtUp: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => {
-      markCaughtUp = () => {
-        caughtUp = true;
-        resolve();
-      };
-    });
-    if (caughtUp) markCaughtUp();
+    const { ready, done: markCaughtUp, isDone: caughtUp } = catchUpSignal(state.messages === 0);
 
     this.onCaughtUp = (m) => {
-      if (!caughtUp && (m.seq >= target || m.info.pending === 0)) markCaughtUp();
+      if (!caughtUp() && (m.seq >= target || m.info.pending === 0)) markCaughtUp();
     };
     await this.startConsumer();
     this.watchdog = new StallWatchdog({
@@ -141,9 +134,9 @@ export class ExecutionView {
     });
 
     const deadline = Date.now() + timeoutMs;
-    while (!caughtUp) {
+    while (!caughtUp()) {
       await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 250))]);
-      if (caughtUp) break;
+      if (caughtUp()) break;
       // Nothing will arrive if everything up to the target expired meanwhile.
       const now = (await jsm.streams.info(streamName)).state;
       if (now.messages === 0 || now.first_seq > target) markCaughtUp();

@@ -1,3 +1,4 @@
+import { catchUpSignal } from './catch-up.js';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -30,15 +31,7 @@ export async function followBucket(
 ): Promise<KvFollower> {
   const state = (await kv.status()).streamInfo.state;
   const target = state.last_seq;
-  let caughtUp = state.messages === 0;
-  let markCaughtUp: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => {
-    markCaughtUp = () => {
-      caughtUp = true;
-      resolve();
-    };
-  });
-  if (caughtUp) markCaughtUp();
+  const { ready, done: markCaughtUp, isDone: caughtUp } = catchUpSignal(state.messages === 0);
 
   let stopped = false;
   let seen = 0;
@@ -64,11 +57,11 @@ export async function followBucket(
           if (entry.revision <= seen) continue;
           seen = entry.revision;
           try {
-            onEntry(entry, !caughtUp);
+            onEntry(entry, !caughtUp());
           } catch (err) {
             options.log.error({ err, key: entry.key, bucket: entry.bucket }, `${options.what}: could not apply a KV entry`);
           }
-          if (!caughtUp && (entry.revision >= target || entry.delta === 0)) markCaughtUp();
+          if (!caughtUp() && (entry.revision >= target || entry.delta === 0)) markCaughtUp();
         }
       } catch (err) {
         if (!stopped) options.log.error({ err }, `${options.what}: KV watch failed`);
@@ -86,9 +79,9 @@ export async function followBucket(
     iter = await kv.watch();
     consume(iter);
     const deadline = Date.now() + options.timeoutMs;
-    while (!caughtUp) {
+    while (!caughtUp()) {
       await Promise.race([ready, new Promise((resolve) => setTimeout(resolve, 250))]);
-      if (caughtUp) break;
+      if (caughtUp()) break;
       const now = (await kv.status()).streamInfo.state;
       if (now.messages === 0 || now.first_seq > target) markCaughtUp();
       else if (Date.now() > deadline) {

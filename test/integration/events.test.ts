@@ -3,12 +3,13 @@ import { readFileSync, rmSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { status as Status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { ExecutionState, type ExecutionEvent } from '../../src/gen/cronplane/v1/execution_pb.js';
 import type { WatchExecutionsRequestSchema, WatchExecutionsResponse } from '../../src/gen/cronplane/v1/scheduler_service_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { createSchedulerClient } from '../../src/client/scheduler-client.js';
 import { ChildService } from '../helpers/child-service.js';
+import { collect, metric } from '../helpers/observe.js';
 import { JetStreamServer } from '../helpers/nats-cluster.js';
 import { FlagJetStreamServer } from '../helpers/jetstream-server.js';
 import { connectWhenUp } from '../helpers/nats-server.js';
@@ -143,19 +144,6 @@ async function natsClient(url: string, options: Partial<ConnectionOptions> = {})
   return nc;
 }
 
-function collect(nc: NatsConnection, subject: string): Msg[] {
-  const msgs: Msg[] = [];
-  nc.subscribe(subject, { callback: (err, m) => { if (err === null) msgs.push(m); } });
-  return msgs;
-}
-
-/** One unlabelled sample from the service's /metrics. */
-async function metric(svc: ChildService, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line !== undefined, `${name} in /metrics`);
-  return Number(line.slice(name.length + 1));
-}
 
 async function outboxDrained(svc: ChildService, timeoutMs = 10_000): Promise<void> {
   await eventually(async () => ((await metric(svc, 'cronplane_outbox_events')) === 0 ? true : undefined), timeoutMs, 'the outbox drained to NATS');

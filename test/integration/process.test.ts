@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { ExecutionState, Trigger, type Execution } from '../../src/gen/cronplane/v1/execution_pb.js';
 import { ChildService, freePort, runCli } from '../helpers/child-service.js';
+import { collect, metric } from '../helpers/observe.js';
 import { connectWhenUp, NatsServerProcess } from '../helpers/nats-server.js';
 import { eventually, NATS_URL } from '../helpers/service-harness.js';
 
@@ -21,19 +22,6 @@ const scheduledOf = (m: Msg): string => m.headers?.get('Cronplane-Scheduled-Time
 
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'SKIPPED', 'MISSED', 'LOST']);
 
-function collect(nc: NatsConnection, subject: string): Msg[] {
-  const msgs: Msg[] = [];
-  nc.subscribe(subject, { callback: (err, m) => { if (err === null) msgs.push(m); } });
-  return msgs;
-}
-
-/** One unlabelled sample from the service's /metrics. */
-async function metric(svc: ChildService, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${svc.httpPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  assert.ok(line !== undefined, `${name} in /metrics`);
-  return Number(line.slice(name.length + 1));
-}
 
 function duplicates<T>(values: T[]): T[] {
   const seen = new Set<T>();

@@ -1,6 +1,7 @@
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsPublishActionSpec } from '../domain/task.js';
 import { ActionFailedError, type ActionContext, type ActionResult } from './action.js';
+import { coalescedFlush } from './coalesced-flush.js';
 import { natsHeaders } from './nats-headers.js';
 import type { NatsConnectionSource } from './nats-connection-source.js';
 
@@ -26,7 +27,7 @@ export async function runNatsPublish(
       return { output: `stream ${ack.stream} sequence ${ack.seq}${ack.duplicate ? ' (duplicate)' : ''}` };
     }
     nc.publish(spec.subject, spec.payload, { headers: h });
-    await nc.flush();
+    await coalescedFlush(nc);
     return { output: '' };
   } catch (err) {
     throw new ActionFailedError(`publish to "${spec.subject}" failed: ${(err as Error).message}`, '', { cause: err });

@@ -113,6 +113,8 @@ function prepareStatements(db: Database.Database) {
     getExecution: db.prepare<[string], JsonRow>('SELECT json FROM executions WHERE id = ?'),
     lastOccurrence: db.prepare<[string], { t: number | null }>(`
       SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND trigger != 'MANUAL'`),
+    lastOccurrences: db.prepare<[], { name: string; t: number }>(`
+      SELECT task_name AS name, MAX(scheduled_time) AS t FROM executions WHERE trigger != 'MANUAL' GROUP BY task_name`),
     lastExecution: db.prepare<[string], JsonRow>(`
       SELECT json FROM executions WHERE task_name = ? ORDER BY scheduled_time DESC, seq DESC LIMIT 1`),
 
@@ -364,6 +366,14 @@ export class SqliteStore implements Store {
   async lastOccurrence(taskName: string): Promise<number | undefined> {
     this.ensureOpen();
     return this.statements.lastOccurrence.get(taskName)?.t ?? undefined;
+  }
+
+  /** One pass over the claim index (task_name, scheduled_time) instead of a query per task. */
+  async lastOccurrences(): Promise<Map<string, number>> {
+    this.ensureOpen();
+    const last = new Map<string, number>();
+    for (const row of this.statements.lastOccurrences.iterate()) last.set(row.name, row.t);
+    return last;
   }
 
   /** Latest scheduled time; among equal times, the one recorded first is older. */

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Execution, Trigger } from '../../src/domain/execution.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+
+const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
+let n = 0;
+
+function execution(taskName: string, scheduledTime: number, trigger: Trigger): Execution {
+  n += 1;
+  return {
+    id: `exec-${n}`, taskName, scheduledTime, startTime: undefined, endTime: undefined, state: 'PENDING',
+    attempt: 0, trigger, error: '', node: 'n', attempts: [], output: '',
+  };
+}
+
+test('lastOccurrences answers lastOccurrence for every task in one pass', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cronplane-last-occurrences-'));
+  const store = SqliteStore.open(join(dir, 'cronplane.db'));
+  try {
+    const rows: Array<[string, number, Trigger]> = [
+      ['a', T0 + 60_000, 'SCHEDULE'], ['a', T0, 'CATCHUP'], ['a', T0 + 90_000, 'MANUAL'],
+      ['b', T0 + 999_000, 'SCHEDULE'], ['only-manual', T0 + 5, 'MANUAL'], ['c', T0 + 7, 'CATCHUP'],
+    ];
+    for (const [task, at, trigger] of rows) {
+      await store.recordExecution(execution(task, at, trigger), { id: `ev-${task}-${at}`, time: T0 }, { claim: trigger !== 'MANUAL' });
+    }
+    const all = await store.lastOccurrences();
+    assert.deepEqual(Object.fromEntries(all), { a: T0 + 60_000, b: T0 + 999_000, c: T0 + 7 });
+    for (const task of ['a', 'b', 'c', 'only-manual', 'none']) {
+      assert.equal(all.get(task), await store.lastOccurrence(task), `same answer as lastOccurrence for ${task}`);
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -65,6 +65,24 @@ export interface ExecutionEvent {
   execution: Execution;
 }
 
+/** A deep copy: a snapshot the caller may keep while the execution goes on changing. */
+export function cloneExecution(e: Execution): Execution {
+  return {
+    id: e.id,
+    taskName: e.taskName,
+    scheduledTime: e.scheduledTime,
+    startTime: e.startTime,
+    endTime: e.endTime,
+    state: e.state,
+    attempt: e.attempt,
+    trigger: e.trigger,
+    error: e.error,
+    node: e.node,
+    attempts: e.attempts.map((a) => ({ number: a.number, startTime: a.startTime, endTime: a.endTime, state: a.state, error: a.error })),
+    output: e.output,
+  };
+}
+
 /** How late the first attempt started, in ms; undefined before it did. */
 export function executionLag(execution: Execution): number | undefined {
   return execution.startTime === undefined ? undefined : execution.startTime - execution.scheduledTime;

@@ -1,6 +1,6 @@
 import type { ActionExecutor } from '../actions/action.js';
-import type { Execution, Trigger } from '../domain/execution.js';
-import { isFailureState } from '../domain/execution.js';
+import type { Attempt, Execution, Trigger } from '../domain/execution.js';
+import { cloneExecution, isFailureState } from '../domain/execution.js';
 import { FailedPreconditionError, ExecutionNotFoundError } from '../domain/errors.js';
 import { MAX_RECORDED_MISSES, planMisfire } from '../domain/misfire.js';
 import { decideOverlap, skipReason } from '../domain/overlap.js';
@@ -9,8 +9,9 @@ import type { Task } from '../domain/task.js';
 import type { Store } from '../store/store.js';
 import { sleep, type Clock, type TimerHandle } from './clock.js';
 import { ExecutionRecorder, type ExecutionEventListener } from './execution-recorder.js';
-import { ExecutionHandle, runExecution } from './execution-runner.js';
+import { beginAttempt, ExecutionHandle, runExecution } from './execution-runner.js';
 import { uuidv7 } from './ids.js';
+import { ClaimedOccurrences } from './claimed-occurrences.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { Placement } from './placement.js';
 import { TimerHeap } from './timer-heap.js';
@@ -36,6 +37,13 @@ export interface EngineOptions {
    * this node's own, from before a restart) are marked LOST. Default: none alive (one replica).
    */
   isNodeAlive?: (node: string) => boolean;
+  /**
+   * Claim each occurrence this long before its time (stored PENDING), so at the time its
+   * action starts at once and RUNNING is stored alongside. Default 500 ms; always 0 with
+   * `placement`, where the claim decides which replica runs it. At most 900 ms, below the
+   * shortest period (1 s), so a task has at most one occurrence claimed ahead.
+   */
+  claimAheadMs?: number;
 }
 
 interface TaskEntry {
@@ -52,6 +60,8 @@ interface TaskRuntime {
 
 const DEFAULT_MISFIRE_THRESHOLD_MS = 5_000;
 const DEFAULT_MAX_TIMER_MS = 30_000;
+const DEFAULT_CLAIM_AHEAD_MS = 500;
+const MAX_CLAIM_AHEAD_MS = 900;
 
 /**
  * The scheduler core: one timer over a min-heap of each enabled task's next occurrence.
@@ -72,6 +82,12 @@ export class Engine {
   /** Serialises every read-modify-write of one task (control plane and engine alike). */
   readonly taskLock = new KeyedMutex();
   private timer: TimerHandle | undefined;
+  /** When the timer fires (to re-arm only when something is due sooner). */
+  private timerAt = Infinity;
+  private readonly claimed = new ClaimedOccurrences();
+  private readonly claimAheadMs: number;
+  /** Between stop() and the end of its grace: claimed occurrences still start at their time. */
+  private stopping = false;
   /** Occurrences waiting out their placement delay. */
   private readonly delayed = new Set<TimerHandle>();
   private running = false;
@@ -84,6 +100,9 @@ export class Engine {
     this.recorder = new ExecutionRecorder(options.store, options.clock, options.onEvent);
     this.misfireThresholdMs = options.misfireThresholdMs ?? DEFAULT_MISFIRE_THRESHOLD_MS;
     this.maxTimerMs = options.maxTimerMs ?? DEFAULT_MAX_TIMER_MS;
+    this.claimAheadMs = options.placement !== undefined
+      ? 0
+      : Math.min(Math.max(0, options.claimAheadMs ?? DEFAULT_CLAIM_AHEAD_MS), MAX_CLAIM_AHEAD_MS);
   }
 
   get isRunning(): boolean {
@@ -92,13 +111,22 @@ export class Engine {
 
   /** Mark what a dead process left unfinished as LOST, load every task, start the timer. */
   async start(): Promise<{ tasks: number; lost: number }> {
-    const lost = await this.recoverUnfinished();
+    const now = this.clock.now();
+    // Claimed ahead by this node before it stopped and still in the future: they never started,
+    // so they run at their time instead of being LOST.
+    const { lost, kept } = await this.recoverUnfinished(undefined, (e) =>
+      e.node === this.options.node && e.state === 'PENDING' && e.attempts.length === 0 && e.trigger === 'SCHEDULE' && e.scheduledTime > now);
     const tasks = await this.store.allTasks();
+    const lastByTask = await this.store.lastOccurrences?.();
     for (const task of tasks) {
-      const last = await this.store.lastOccurrence(task.name);
-      this.load(task, last);
+      this.load(task, lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
     }
     this.running = true;
+    for (const exec of kept) {
+      const entry = this.tasks.get(exec.taskName);
+      if (entry !== undefined && this.stillOccurs(entry, exec.scheduledTime)) this.claimed.add(exec);
+      else this.track(this.cancelPending(exec, 'cancelled: the task changed while the service was stopped'));
+    }
     this.arm();
     return { tasks: tasks.length, lost };
   }
@@ -106,12 +134,16 @@ export class Engine {
   /** Stop firing; let running executions finish for `graceMs`, then cancel the rest. */
   async stop(graceMs: number): Promise<void> {
     this.running = false;
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.cancelTimer();
     for (const t of this.delayed) t.cancel();
     this.delayed.clear();
     const all = () => Promise.allSettled([...this.inflight]);
-    if (this.inflight.size > 0 && graceMs > 0) await Promise.race([all(), sleep(this.clock, graceMs)]);
+    if ((this.inflight.size > 0 || this.claimed.size > 0) && graceMs > 0) {
+      this.stopping = true;
+      await Promise.race([this.drain(), sleep(this.clock, graceMs)]);
+      this.stopping = false;
+    }
+    for (const exec of this.claimed.takeAll()) this.track(this.cancelPending(exec, 'cancelled: the service is shutting down'));
     for (const handle of this.handles.values()) handle.cancel('cancelled: the service is shutting down');
     for (const [name, rt] of this.runtimes) await this.cancelBuffered(name, rt, 'cancelled: the service is shutting down');
     await all();
@@ -127,6 +159,10 @@ export class Engine {
     };
     this.tasks.set(task.name, entry);
     if (task.state === 'PAUSED') this.quiesce(task.name, 'cancelled: the task was paused');
+    for (const exec of this.claimed.takeTask(task.name)) {
+      if (this.stillOccurs(entry, exec.scheduledTime)) this.claimed.add(exec);
+      else this.track(this.cancelPending(exec, task.state === 'PAUSED' ? 'cancelled: the task was paused' : 'cancelled: the task changed before this occurrence'));
+    }
     this.reschedule(entry);
   }
 
@@ -151,6 +187,7 @@ export class Engine {
   removeTask(name: string): void {
     this.tasks.delete(name);
     this.heap.delete(name);
+    for (const exec of this.claimed.takeTask(name)) this.track(this.cancelPending(exec, 'cancelled: the task was deleted'));
     const rt = this.runtimes.get(name);
     if (rt === undefined) return;
     for (const handle of rt.active.values()) handle.cancel('cancelled: the task was deleted');
@@ -160,19 +197,22 @@ export class Engine {
   /** RunTask: a MANUAL execution now, whatever the state and overlap policy. */
   async runNow(task: Task): Promise<Execution> {
     const exec = this.newExecution(task, this.clock.now(), 'MANUAL');
+    const attempt = beginAttempt(exec, this.clock.now());
     await this.recorder.record(exec);
-    const snapshot = structuredClone(exec);
-    this.launch(task, exec);
+    const snapshot = cloneExecution(exec);
+    this.launch(task, exec, attempt);
     return snapshot;
   }
 
   /** CancelExecution: abort a live execution and wait until its CANCELLED state is stored. */
   async cancelExecution(id: string): Promise<Execution> {
+    const ahead = this.claimed.takeId(id);
+    if (ahead !== undefined) return this.cancelPending(ahead, 'cancelled by request');
     const handle = this.handles.get(id);
     if (handle !== undefined) {
       handle.cancel('cancelled by request');
       await handle.done;
-      return structuredClone(handle.execution);
+      return cloneExecution(handle.execution);
     }
     for (const [name, rt] of this.runtimes) {
       if (rt.buffered?.id === id) {
@@ -191,9 +231,11 @@ export class Engine {
     const entry = this.tasks.get(task.name);
     const schedule = entry?.schedule ?? compileSchedule(task.schedule);
     const probe: TaskEntry = { task, schedule, lastOccurrence: entry?.lastOccurrence };
-    const times: number[] = [];
-    let after = Math.max(this.clock.now(), entry?.lastOccurrence ?? -Infinity);
-    for (let i = 0; i < count; i++) {
+    const now = this.clock.now();
+    // Claimed ahead (stored PENDING) come first: they are the next to run.
+    const times = this.claimed.timesOf(task.name).filter((t) => t > now).slice(0, count);
+    let after = Math.max(now, entry?.lastOccurrence ?? -Infinity);
+    for (let i = times.length; i < count; i++) {
       const next = this.nextOccurrence(probe, after, i);
       if (next === undefined) break;
       times.push(next);
@@ -236,23 +278,62 @@ export class Engine {
     return next;
   }
 
+  /** One timer for both: the next occurrence to claim (ahead of its time) and the next claimed one to start. */
   private arm(): void {
+    if (!this.running) return;
+    const claimAt = this.heap.peek()?.at;
+    const at = Math.min(claimAt === undefined ? Infinity : claimAt - this.claimAheadMs, this.claimed.nextAt() ?? Infinity);
+    if (at === Infinity) {
+      this.cancelTimer();
+      return;
+    }
+    const now = this.clock.now();
+    const fireAt = Math.min(Math.max(now, at), now + this.maxTimerMs);
+    if (this.timer !== undefined && this.timerAt === fireAt) return;
+    this.cancelTimer();
+    this.timerAt = fireAt;
+    this.timer = this.clock.setTimer(() => this.tick(), fireAt - now);
+  }
+
+  private cancelTimer(): void {
     this.timer?.cancel();
     this.timer = undefined;
-    const top = this.heap.peek();
-    if (top === undefined || !this.running) return;
-    const delay = Math.min(Math.max(0, top.at - this.clock.now()), this.maxTimerMs);
-    this.timer = this.clock.setTimer(() => this.tick(), delay);
+    this.timerAt = Infinity;
   }
 
   private tick(): void {
     this.timer = undefined;
+    this.timerAt = Infinity;
     if (!this.running) return;
     const now = this.clock.now();
-    for (let due = this.heap.popDue(now); due !== undefined; due = this.heap.popDue(now)) {
+    // Starting what is due goes first: claiming ahead can wait a moment, a due action cannot.
+    this.startClaimedDue(now);
+    for (let due = this.heap.popDue(now + this.claimAheadMs); due !== undefined; due = this.heap.popDue(now + this.claimAheadMs)) {
       this.handleDue(due.key, due.at, now);
     }
     this.arm();
+  }
+
+  private startClaimedDue(now: number): void {
+    for (let exec = this.claimed.popDue(now); exec !== undefined; exec = this.claimed.popDue(now)) {
+      const claimed = exec;
+      this.track(this.fireChain.run(claimed.taskName, () => this.startClaimed(claimed)), `fire ${claimed.taskName}`);
+    }
+  }
+
+  /** Until stop()'s grace ends: start the claimed occurrences at their time, let executions finish. */
+  private async drain(): Promise<void> {
+    while (this.stopping && (this.claimed.size > 0 || this.inflight.size > 0)) {
+      const at = this.claimed.nextAt();
+      if (at !== undefined && at <= this.clock.now()) {
+        this.startClaimedDue(this.clock.now());
+        continue;
+      }
+      const waits: Promise<unknown>[] = [];
+      if (this.inflight.size > 0) waits.push(Promise.allSettled([...this.inflight]));
+      if (at !== undefined) waits.push(sleep(this.clock, at - this.clock.now()));
+      await Promise.race(waits);
+    }
   }
 
   private handleDue(name: string, at: number, now: number): void {
@@ -261,7 +342,11 @@ export class Engine {
     let next: number | undefined;
     if (now - at <= this.misfireThresholdMs) {
       entry.lastOccurrence = at;
-      this.afterPlacement(name, at, () => this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`));
+      if (at > now && this.claimAheadMs > 0) {
+        this.track(this.fireChain.run(name, () => this.claimAhead(name, at)), `claim ${name}`);
+      } else {
+        this.afterPlacement(name, at, () => this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`));
+      }
       next = this.nextOccurrence(entry, at, 1);
     } else {
       const plan = this.misfirePlan(entry, at, now);
@@ -291,7 +376,7 @@ export class Engine {
    * makes sure only one survivor records it). Returns how many it marked.
    */
   async recoverDeadNodes(): Promise<number> {
-    return this.recoverUnfinished((node) => node !== this.options.node && !(this.options.isNodeAlive?.(node) ?? false));
+    return (await this.recoverUnfinished((node) => node !== this.options.node && !(this.options.isNodeAlive?.(node) ?? false))).lost;
   }
 
   private misfirePlan(entry: TaskEntry, first: number, now: number) {
@@ -341,15 +426,12 @@ export class Engine {
       await this.recorder.record(exec, { claim: true });
       return undefined;
     }
+    // An execution that does not wait for its overlap slot is claimed already RUNNING: one store
+    // write between the due time and the action. PENDING is for one that waits (BUFFER_ONE).
+    const attempt = decision === 'buffer' ? undefined : beginAttempt(exec, this.clock.now());
     const claimed = await this.recorder.record(exec, { claim: true });
     if (claimed === undefined) return undefined; // already handled before a restart
-    // The run count is bookkeeping: a failure to write it must not strand a claimed execution.
-    // Only max_runs needs it settled before the next occurrence; otherwise it is written off the
-    // firing path, so the action starts one store round trip sooner.
-    const counted = this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 }))
-      .catch((err) => this.options.onError?.(err, `run count of ${name}`));
-    if (task.maxRuns > 0) await counted;
-    else this.track(counted, `run count of ${name}`);
+    await this.countRun(task);
     if (decision === 'buffer') {
       rt.buffered = exec;
       return undefined;
@@ -359,7 +441,84 @@ export class Engine {
         handle.cancel(`cancelled: superseded by execution ${exec.id} (overlap policy CANCEL_PREVIOUS)`);
       }
     }
-    return this.launch(task, exec);
+    return this.launch(task, exec, attempt);
+  }
+
+  /**
+   * Claim an occurrence shortly before its time: stored PENDING now, started by the timer at its
+   * time without another store write in between (see startClaimed).
+   */
+  private async claimAhead(name: string, at: number): Promise<void> {
+    const entry = this.tasks.get(name);
+    if (entry === undefined || !this.running) return;
+    const task = entry.task;
+    if (task.maxRuns > 0 && task.runCount >= task.maxRuns) return;
+    const exec = this.newExecution(task, at, 'SCHEDULE');
+    if ((await this.recorder.record(exec, { claim: true })) === undefined) return; // handled before a restart
+    // Paused, changed, deleted or stopped while the claim was being written.
+    const current = this.tasks.get(name);
+    if (current === undefined || !this.running || !this.stillOccurs(current, at)) {
+      await this.cancelPending(exec, current === undefined ? 'cancelled: the task was deleted' : 'cancelled: the task changed before this occurrence');
+      return;
+    }
+    this.claimed.add(exec);
+    this.arm();
+    await this.countRun(task);
+  }
+
+  /** The time of an occurrence claimed ahead has come: the overlap policy decides, then the action starts. */
+  private async startClaimed(exec: Execution): Promise<void> {
+    const name = exec.taskName;
+    const entry = this.tasks.get(name);
+    if (entry === undefined) {
+      await this.cancelPending(exec, 'cancelled: the task was deleted');
+      return;
+    }
+    const task = entry.task;
+    const rt = this.runtime(name);
+    const at = exec.scheduledTime;
+    const overlapping = [...rt.active.values()].filter((h) => h.execution.startTime !== undefined && h.execution.startTime <= at);
+    const decision = decideOverlap(task.overlapPolicy, overlapping.length, rt.buffered !== undefined);
+    if (decision === 'skip') {
+      exec.state = 'SKIPPED';
+      exec.error = skipReason(task.overlapPolicy, overlapping.map((h) => h.execution.id), rt.buffered !== undefined);
+      exec.endTime = this.clock.now();
+      await this.recorder.record(exec);
+      return;
+    }
+    if (decision === 'buffer') {
+      rt.buffered = exec; // stored PENDING already
+      return;
+    }
+    if (decision === 'cancel-previous') {
+      for (const handle of overlapping) {
+        handle.cancel(`cancelled: superseded by execution ${exec.id} (overlap policy CANCEL_PREVIOUS)`);
+      }
+    }
+    // The claim is stored, so the action may start before RUNNING is: a crash in between
+    // leaves it PENDING, and the next start marks it LOST (it may have run).
+    this.launch(task, exec, beginAttempt(exec, this.clock.now()), { recordWhileStarting: true });
+  }
+
+  /**
+   * The run count is bookkeeping: a failure to write it must not strand a claimed execution.
+   * Only max_runs needs it settled before the next occurrence; otherwise it is written off the
+   * firing path.
+   */
+  private async countRun(task: Task): Promise<void> {
+    const counted = this.updateStatus(task.name, (t) => ({ ...t, runCount: t.runCount + 1 }))
+      .catch((err) => this.options.onError?.(err, `run count of ${task.name}`));
+    if (task.maxRuns > 0) await counted;
+    else this.track(counted, `run count of ${task.name}`);
+  }
+
+  /** Whether `at` is still an occurrence of the task as it is now (claimed ahead before a change). */
+  private stillOccurs(entry: TaskEntry, at: number): boolean {
+    const { task, schedule } = entry;
+    if (task.state !== 'ENABLED') return false;
+    if (task.startTime !== undefined && at < task.startTime) return false;
+    if (task.endTime !== undefined && at >= task.endTime) return false;
+    return schedule.next(at - 1) === at;
   }
 
   private async recordMisfire(name: string, plan: ReturnType<Engine['misfirePlan']>): Promise<void> {
@@ -384,9 +543,15 @@ export class Engine {
     for (const at of plan.run) await (await this.fire(name, at, 'CATCHUP'))?.done;
   }
 
-  private launch(task: Task, exec: Execution): ExecutionHandle {
+  /**
+   * `claimedAttempt`: the first attempt, already begun: recorded as RUNNING with the claim, or
+   * with `recordWhileStarting` recorded by the runner as its action starts.
+   */
+  private launch(task: Task, exec: Execution, claimedAttempt?: Attempt, options?: { recordWhileStarting?: boolean }): ExecutionHandle {
     const rt = this.runtime(task.name);
     const handle = new ExecutionHandle(exec, task);
+    handle.claimedAttempt = claimedAttempt;
+    handle.recordWhileStarting = options?.recordWhileStarting === true;
     rt.active.set(exec.id, handle);
     this.handles.set(exec.id, handle);
     handle.done = this.track(
@@ -467,20 +632,32 @@ export class Engine {
     const exec = rt.buffered;
     if (exec === undefined) return undefined;
     rt.buffered = undefined;
+    const cancelled = await this.cancelPending(exec, reason);
+    if (rt.active.size === 0 && !this.tasks.has(name)) this.runtimes.delete(name);
+    return cancelled;
+  }
+
+  /** A PENDING execution (buffered, or claimed ahead) that will not run. */
+  private async cancelPending(exec: Execution, reason: string): Promise<Execution> {
     exec.state = 'CANCELLED';
     exec.error = reason;
     exec.endTime = this.clock.now();
     await this.recorder.record(exec);
-    if (rt.active.size === 0 && !this.tasks.has(name)) this.runtimes.delete(name);
-    return structuredClone(exec);
+    return cloneExecution(exec);
   }
 
-  /** Executions of dead nodes that never finished become LOST. At start this node's own count as dead. */
+  /**
+   * Executions of dead nodes that never finished become LOST. At start this node's own count as
+   * dead. Those matching `keep` are returned instead (this node's claims ahead, not yet due).
+   */
   private async recoverUnfinished(
     isDead: (node: string) => boolean = (node) => node === this.options.node || !(this.options.isNodeAlive?.(node) ?? false),
-  ): Promise<number> {
-    const unfinished = (await this.store.executionsInStates(['PENDING', 'RUNNING', 'RETRYING']))
+    keep: (exec: Execution) => boolean = () => false,
+  ): Promise<{ lost: number; kept: Execution[] }> {
+    const all = (await this.store.executionsInStates(['PENDING', 'RUNNING', 'RETRYING']))
       .filter((e) => isDead(e.node) && !this.handles.has(e.id));
+    const kept = all.filter(keep);
+    const unfinished = all.filter((e) => !keep(e));
     const now = this.clock.now();
     for (const exec of unfinished) {
       const wasRunning = exec.state === 'RUNNING';
@@ -495,7 +672,7 @@ export class Engine {
       exec.endTime = now;
       await this.recorder.record(exec);
     }
-    return unfinished.length;
+    return { lost: unfinished.length, kept };
   }
 
   private newExecution(task: Task, scheduledTime: number, trigger: Trigger): Execution {

@@ -1,4 +1,4 @@
-import type { Execution, ExecutionEvent } from '../domain/execution.js';
+import { cloneExecution, type Execution, type ExecutionEvent } from '../domain/execution.js';
 import type { Store } from '../store/store.js';
 import type { Clock } from './clock.js';
 import { uuidv7 } from './ids.js';
@@ -19,7 +19,7 @@ export class ExecutionRecorder {
 
   async record(execution: Execution, options?: { claim?: boolean }): Promise<ExecutionEvent | undefined> {
     const now = this.clock.now();
-    const snapshot = structuredClone(execution);
+    const snapshot = cloneExecution(execution);
     const event = await this.store.recordExecution(snapshot, { id: uuidv7(now), time: now }, options);
     if (event !== undefined) this.listener(event);
     return event;

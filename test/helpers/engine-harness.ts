@@ -73,10 +73,14 @@ export class EngineHarness {
     await this.clock.advance(ms);
   }
 
-  /** Final executions of a task, oldest first, by scheduled time. */
+  /**
+   * Executions of a task, oldest first, by scheduled time; not those claimed ahead of a time
+   * still to come (stored PENDING up to claimAheadMs before it).
+   */
   async finals(task: string) {
     const { executions } = await this.store.listExecutions({ taskName: task, states: [], limit: 1000, beforeKey: '' });
-    return executions.reverse();
+    const now = this.clock.now();
+    return executions.filter((e) => !(e.state === 'PENDING' && e.scheduledTime > now)).reverse();
   }
 
   statesOf(task: string): string[] {

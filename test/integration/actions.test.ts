@@ -216,8 +216,8 @@ describe('actions end to end: real gRPC, real NATS responders, real HTTP server'
       return e.some((x) => x.state === ExecutionState.SUCCEEDED) ? e : undefined;
     }, 3_000, 'the SUCCEEDED event on the watch stream');
     await watch.stop();
+    // A RunTask execution waits for nothing, so it is stored RUNNING from the start (no PENDING).
     assert.deepEqual(events.map((e) => e.state), [
-      ExecutionState.PENDING,
       ExecutionState.RUNNING,
       ExecutionState.RETRYING,
       ExecutionState.RUNNING,

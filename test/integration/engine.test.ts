@@ -207,14 +207,14 @@ test('WatchExecutions with after_sequence 0 replays every kept event, then goes 
   const reading = (async () => {
     for await (const e of h.api.watchExecutions({ taskNames: [], states: [], afterSequence: 0 }, abort.signal)) {
       seen.push(e.sequence);
-      if (seen.length === 6) abort.abort();
+      if (seen.length === 4) abort.abort();
     }
   })();
   await settle();
   await h.api.runTask('replay', CONTEXT); // live, after the replay
   await h.engine.idle();
   await reading;
-  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(seen, [1, 2, 3, 4]); // a manual run waits for nothing: RUNNING, SUCCEEDED
 });
 
 describe('misfire after downtime (per-minute task, ten minutes down)', () => {

@@ -221,7 +221,8 @@ describe('cronplane serve as a child process', () => {
     }
 
     const execLines = run.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('execution '));
-    assert.ok(execLines.length >= 6, `execution lines: ${execLines.length}`);
+    // At least a scheduled run (PENDING, RUNNING, final) and the manual one (RUNNING, final).
+    assert.ok(execLines.length >= 5, `execution lines: ${execLines.length}`);
     for (const l of execLines) {
       const text = JSON.stringify(l);
       assert.equal(l['task'], 'logged', text);

@@ -225,7 +225,7 @@ export enum ExecutionState {
   UNSPECIFIED = 0,
 
   /**
-   * Claimed, waiting for its overlap slot.
+   * Claimed, waiting for its time (claimed ahead) or for its overlap slot.
    *
    * @generated from enum value: EXECUTION_STATE_PENDING = 1;
    */

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
+
+// Occurrences are claimed (stored PENDING) 500 ms before their time, so at the time the action
+// starts without a store write in between. These tests pin what that means around the edges.
+
+const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
+const harnesses: EngineHarness[] = [];
+async function harness(): Promise<EngineHarness> {
+  const h = await new EngineHarness().start();
+  harnesses.push(h);
+  return h;
+}
+after(async () => {
+  for (const h of harnesses) await h.cleanup();
+});
+
+/** Every stored state of the execution of `task` scheduled at T0 + `second` s, in order. */
+function storyAt(h: EngineHarness, task: string, second: number): string[] {
+  return h.events
+    .filter((e) => e.execution.taskName === task && e.execution.scheduledTime === T0 + second * 1000)
+    .map((e) => e.execution.state);
+}
+
+describe('claiming occurrences ahead of their time', () => {
+  test('claimed PENDING 500 ms ahead; the action starts exactly at the time, then RUNNING is stored', async () => {
+    const h = await harness();
+    await h.create('early', '* * * * * *');
+    await h.advance(499);
+    assert.deepEqual(storyAt(h, 'early', 1), [], 'not claimed before 500 ms ahead');
+    await h.advance(1); // 00:00:00.500
+    assert.deepEqual(storyAt(h, 'early', 1), ['PENDING']);
+    assert.equal(h.actions.calls.length, 0, 'claimed, not started');
+    const view = await h.api.getTask('early');
+    assert.equal(view.nextRunTimes[0], T0 + 1000, 'the claimed occurrence is still the next run');
+    await h.advance(500);
+    assert.deepEqual(storyAt(h, 'early', 1), ['PENDING', 'RUNNING', 'SUCCEEDED']);
+    assert.equal(h.actions.calls.length, 1);
+    assert.equal(h.actions.calls[0]!.at, T0 + 1000, 'started at its time, not at the claim');
+    const [first] = await h.finals('early');
+    assert.equal(first!.startTime, T0 + 1000);
+    assert.equal(first!.attempts.length, 1);
+  });
+
+  test('pause, delete or a schedule change inside the 500 ms cancel the claimed occurrence; the action never runs', async () => {
+    const h = await harness();
+    for (const name of ['paused', 'deleted', 'moved', 'kept']) await h.create(name, '* * * * * *');
+    await h.advance(600); // all four claimed for 00:00:01
+    await h.api.pauseTask('paused', 'maintenance', CONTEXT);
+    await h.api.deleteTask('deleted', '', CONTEXT);
+    const moved = (await h.api.getTask('moved')).task;
+    await h.api.updateTask({ spec: { ...h.spec('moved', '*/5 * * * * *') }, paths: ['schedule'], etag: moved.etag }, CONTEXT);
+    const kept = (await h.api.getTask('kept')).task;
+    await h.api.updateTask({ spec: { ...h.spec('kept', '* * * * * *'), description: 'still every second' }, paths: ['description'], etag: kept.etag }, CONTEXT);
+    await h.advance(400);
+    await h.engine.idle();
+    const last = async (name: string) => (await h.finals(name)).find((e) => e.scheduledTime === T0 + 1000)!;
+    assert.deepEqual([(await last('paused')).state, (await last('paused')).error], ['CANCELLED', 'cancelled: the task was paused']);
+    assert.deepEqual([(await last('deleted')).state, (await last('deleted')).error], ['CANCELLED', 'cancelled: the task was deleted']);
+    assert.deepEqual([(await last('moved')).state, (await last('moved')).error], ['CANCELLED', 'cancelled: the task changed before this occurrence']);
+    assert.equal((await last('kept')).state, 'SUCCEEDED', 'a change that keeps the occurrence keeps the claim');
+    assert.deepEqual(h.actions.calls.map((c) => c.action.kind === 'natsPublish' && c.action.subject), ['jobs.kept']);
+    await h.advance(4_000); // 00:00:05 is an occurrence of the moved schedule
+    assert.deepEqual((await h.finals('moved')).map((e) => [(e.scheduledTime - T0) / 1000, e.state]), [[1, 'CANCELLED'], [5, 'SUCCEEDED']]);
+  });
+
+  test('CancelExecution of a claimed occurrence cancels it before it starts', async () => {
+    const h = await harness();
+    await h.create('cancel', '* * * * * *');
+    await h.advance(700);
+    const claimed = h.events.find((e) => e.execution.state === 'PENDING')!.execution;
+    const cancelled = await h.api.cancelExecution(claimed.id, CONTEXT);
+    assert.equal(cancelled.state, 'CANCELLED');
+    assert.equal(cancelled.error, 'cancelled by request');
+    await h.advance(300);
+    await h.engine.idle();
+    assert.equal(h.actions.calls.length, 0);
+    await assert.rejects(h.api.cancelExecution(claimed.id, CONTEXT), { name: 'FailedPreconditionError' });
+    await h.advance(1_000);
+    assert.deepEqual((await h.finals('cancel')).map((e) => e.state), ['CANCELLED', 'SUCCEEDED'], 'the next occurrence runs');
+  });
+
+  test('a crash after the claim, restarted before its time: the claimed occurrence runs once at its time, not LOST', async () => {
+    const h = await harness();
+    await h.create('crashy', '* * * * * *');
+    await h.advance(600);
+    assert.deepEqual(storyAt(h, 'crashy', 1), ['PENDING']);
+    // A crash: the store goes away first, so the stopping engine can write nothing more.
+    await h.store.close();
+    await h.engine.stop(0).catch(() => undefined);
+    await h.start();
+    await h.advance(400);
+    await h.advance(1_000);
+    const finals = await h.finals('crashy');
+    assert.deepEqual(finals.map((e) => [(e.scheduledTime - T0) / 1000, e.state]), [[1, 'SUCCEEDED'], [2, 'SUCCEEDED']]);
+    assert.equal(finals[0]!.startTime, T0 + 1000);
+    assert.equal(h.actions.calls.length, 2);
+  });
+
+  test('a crash after the claim, restarted after its time: LOST (it may have started), the next occurrence runs', async () => {
+    const h = await harness();
+    await h.create('late', '* * * * * *');
+    await h.advance(600);
+    await h.store.close();
+    await h.engine.stop(0).catch(() => undefined);
+    await h.clock.advance(1_000); // down over 00:00:01
+    await h.start();
+    await h.advance(1_000);
+    const finals = await h.finals('late');
+    assert.deepEqual(finals.map((e) => [(e.scheduledTime - T0) / 1000, e.state]), [[1, 'LOST'], [2, 'SUCCEEDED']]);
+    assert.match(finals[0]!.error, /stopped while it was pending/);
+  });
+
+  test('a graceful stop inside the 500 ms still starts the claimed occurrence at its time and lets it finish', async () => {
+    const h = await harness();
+    h.actions.queue({ takeMs: 200 });
+    await h.create('graceful', '* * * * * *');
+    await h.advance(700);
+    const stopping = h.engine.stop(5_000);
+    await h.advance(300);
+    await h.advance(200);
+    await stopping;
+    const finals = await h.finals('graceful');
+    assert.deepEqual(finals.map((e) => [(e.scheduledTime - T0) / 1000, e.state, e.startTime! - T0]), [[1, 'SUCCEEDED', 1000]]);
+  });
+
+  test('stop without grace cancels what was claimed ahead', async () => {
+    const h = await harness();
+    await h.create('abrupt', '* * * * * *');
+    await h.advance(700);
+    await h.engine.stop(0);
+    assert.deepEqual(storyAt(h, 'abrupt', 1), ['PENDING', 'CANCELLED']);
+    assert.equal(h.actions.calls.length, 0);
+  });
+});

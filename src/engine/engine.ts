@@ -555,7 +555,14 @@ export class Engine {
     rt.active.set(exec.id, handle);
     this.handles.set(exec.id, handle);
     handle.done = this.track(
-      runExecution(handle, { clock: this.clock, actions: this.options.actions, recorder: this.recorder, random: this.options.random })
+      runExecution(handle, {
+        clock: this.clock,
+        actions: this.options.actions,
+        recorder: this.recorder,
+        random: this.options.random,
+        keepTrying: () => this.running || this.stopping,
+        onStoreError: (err, context) => this.options.onError?.(err, context),
+      })
         // The execution has ended once its final state is stored: it stops overlapping at once,
         // not only after the bookkeeping below.
         .finally(() => {

@@ -17,11 +17,17 @@ export class ExecutionRecorder {
     private readonly listener: ExecutionEventListener,
   ) {}
 
-  async record(execution: Execution, options?: { claim?: boolean }): Promise<ExecutionEvent | undefined> {
+  /** `eventId`: the same id for every retry of one change (see newEventId). */
+  async record(execution: Execution, options?: { claim?: boolean; eventId?: string }): Promise<ExecutionEvent | undefined> {
     const now = this.clock.now();
     const snapshot = cloneExecution(execution);
-    const event = await this.store.recordExecution(snapshot, { id: uuidv7(now), time: now }, options);
+    const claim = options?.claim === true ? { claim: true } : undefined;
+    const event = await this.store.recordExecution(snapshot, { id: options?.eventId ?? uuidv7(now), time: now }, claim);
     if (event !== undefined) this.listener(event);
     return event;
+  }
+
+  newEventId(): string {
+    return uuidv7(this.clock.now());
   }
 }

@@ -49,7 +49,18 @@ export interface RunnerDeps {
   actions: ActionExecutor;
   recorder: ExecutionRecorder;
   random?: () => number;
+  /**
+   * Whether a final state the store refused to take (an outage) is still worth retrying;
+   * false once the engine has stopped. Default: always.
+   */
+  keepTrying?: () => boolean;
+  /** A store write that failed but did not end the execution (it is retried, or superseded). */
+  onStoreError?: (err: unknown, context: string) => void;
 }
+
+/** Retries of a final state the store would not take: quick at first, then every 5 s. */
+const FINAL_WRITE_FIRST_DELAY_MS = 100;
+const FINAL_WRITE_MAX_DELAY_MS = 5_000;
 
 /**
  * Runs one execution through its attempts: RUNNING -> SUCCEEDED | FAILED | TIMED_OUT, with
@@ -76,9 +87,19 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     } else {
       if (signal.aborted) return finish(handle, deps, 'CANCELLED', reasonText(signal.reason));
       attempt = beginAttempt(exec, clock.now());
+      let recorded;
+      try {
+        recorded = await recorder.record(exec);
+      } catch (err) {
+        // The start could not be stored: the action does not run, and the execution ends FAILED
+        // (its final write is retried) rather than staying RUNNING in the store with nobody on it.
+        const error = `the store did not take the start of attempt ${attempt.number}: ${reasonText(err)}`;
+        endAttempt(attempt, clock.now(), 'FAILED', error);
+        return finish(handle, deps, 'FAILED', error);
+      }
       // Refused: the execution already has a final state elsewhere (another replica marked it
       // LOST, a cancel won): the action must not run.
-      if ((await recorder.record(exec)) === undefined) return exec;
+      if (recorded === undefined) return exec;
     }
     const number = attempt.number;
 
@@ -88,8 +109,8 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
       // The action is started (synchronously up to its first await) before RUNNING is submitted;
       // the snapshot is taken at submit, before the outcome changes anything.
       const started = runAttempt(handle, attempt, deps);
-      const running = recorder.record(exec);
-      running.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+      // A failed RUNNING write is superseded by the final state, which carries the attempt.
+      const running = recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RUNNING of ${exec.id}`));
       outcome = await started;
       await running;
     } else {
@@ -114,7 +135,7 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     }
     exec.state = 'RETRYING';
     exec.error = outcome.error;
-    await recorder.record(exec);
+    await recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RETRYING of ${exec.id}`));
     handle.waitingForRetry = true;
     try {
       await sleep(clock, backoffDelay(task.retryPolicy, number, deps.random), signal);
@@ -201,8 +222,27 @@ async function finish(
   exec.state = state;
   exec.error = error;
   exec.endTime = deps.clock.now();
-  await deps.recorder.record(exec);
+  await recordFinal(exec, deps);
   return exec;
+}
+
+/**
+ * A final state must reach the store: an outage (a NATS leader election, a full disk) is waited
+ * out with backoff while the engine runs, under one event id, so a write that landed although
+ * it seemed to fail is not stored twice where the store deduplicates by event id.
+ */
+async function recordFinal(exec: Execution, deps: RunnerDeps): Promise<void> {
+  const eventId = deps.recorder.newEventId();
+  for (let delay = FINAL_WRITE_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, FINAL_WRITE_MAX_DELAY_MS)) {
+    try {
+      await deps.recorder.record(exec, { eventId });
+      return;
+    } catch (err) {
+      if (!(deps.keepTrying?.() ?? true)) throw err;
+      deps.onStoreError?.(err, `${exec.state} of ${exec.id} (retried in ${delay} ms)`);
+      await sleep(deps.clock, delay);
+    }
+  }
 }
 
 function reasonText(reason: unknown): string {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ExecutionEvent } from '../../src/domain/execution.js';
+import type { Execution, ExecutionEvent } from '../../src/domain/execution.js';
 import { emptyTaskSpec, type TaskSpec } from '../../src/domain/task.js';
 import { ControlPlane } from '../../src/engine/control-plane.js';
 import { Engine } from '../../src/engine/engine.js';
@@ -21,6 +21,11 @@ export class EngineHarness {
   engine!: Engine;
   api!: ControlPlane;
   hub!: WatchHub;
+  /**
+   * Fault injection on the engine's execution writes (the real store behind it): return an
+   * error to make that write fail, as an outage of the store would.
+   */
+  failWrite: ((execution: Execution) => Error | undefined) | undefined;
 
   constructor(readonly clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0)), readonly actions = new ScriptedActions(clock), dir?: string) {
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'cronplane-engine-'));
@@ -30,8 +35,21 @@ export class EngineHarness {
   async start(): Promise<this> {
     this.store = SqliteStore.open(join(this.dir, 'cronplane.db'));
     this.hub = new WatchHub(this.store);
+    const store = this.store;
+    const engineStore = new Proxy(store, {
+      get: (target, prop) => {
+        if (prop === 'recordExecution') {
+          return (e: Execution, ev: { id: string; time: number }, o?: { claim?: boolean }) => {
+            const err = this.failWrite?.(e);
+            return err !== undefined ? Promise.reject(err) : target.recordExecution(e, ev, o);
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
     this.engine = new Engine({
-      store: this.store,
+      store: engineStore,
       clock: this.clock,
       actions: this.actions,
       node: 'test-node',

@@ -134,3 +134,36 @@ describe('claiming occurrences ahead of their time', () => {
     assert.equal(h.actions.calls.length, 0);
   });
 });
+
+describe('store outages around an execution', () => {
+  test('a final state the store refuses is retried until stored: SUCCEEDED once, nothing left RUNNING', async () => {
+    const h = await harness();
+    await h.create('outage', '0 0 * * *');
+    let refusals = 0;
+    h.failWrite = (e) => (e.state === 'SUCCEEDED' && refusals++ < 3 ? new Error('store unavailable (injected)') : undefined);
+    const started = await h.api.runTask('outage', CONTEXT);
+    await h.advance(100); // first retry after 100 ms
+    await h.advance(200);
+    await h.advance(400); // third retry stored
+    await h.engine.idle();
+    assert.equal(refusals, 4, 'three refused, the fourth stored');
+    const stored = await h.api.getExecution(started.id);
+    assert.equal(stored.state, 'SUCCEEDED');
+    assert.deepEqual(h.events.filter((e) => e.execution.id === started.id).map((e) => e.execution.state), ['RUNNING', 'SUCCEEDED']);
+    assert.equal(h.errors.length, 3, 'each refusal reported');
+  });
+
+  test('the start of an attempt the store refuses: the action does not run, the execution ends FAILED', async () => {
+    const h = await harness();
+    await h.create('nostart', '0 0 * * *', { retryPolicy: { maxAttempts: 2, initialBackoffMs: 1_000, maxBackoffMs: 1_000, multiplier: 1, jitter: 0 } });
+    h.actions.queue({ fail: 'first attempt fails' });
+    const started = await h.api.runTask('nostart', CONTEXT);
+    h.failWrite = (e) => (e.state === 'RUNNING' && e.attempt === 2 ? new Error('store unavailable (injected)') : undefined);
+    await h.advance(1_000);
+    await h.engine.idle();
+    const stored = await h.api.getExecution(started.id);
+    assert.equal(stored.state, 'FAILED');
+    assert.match(stored.error, /the store did not take the start of attempt 2: store unavailable/);
+    assert.equal(h.actions.calls.length, 1, 'the second attempt never ran its action');
+  });
+});

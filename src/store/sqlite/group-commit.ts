@@ -15,7 +15,7 @@ export class GroupCommit {
   constructor(
     private readonly inSavepoint: (write: () => unknown) => unknown,
     private readonly inTransaction: (run: () => void) => void,
-    private readonly maxBatch = 2000,
+    private readonly maxBatch = 500,
   ) {}
 
   submit<R>(write: () => R): Promise<R> {
@@ -23,37 +23,52 @@ export class GroupCommit {
       this.queue.push({ write, resolve: resolve as (r: unknown) => void, reject });
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => this.flushBatch());
       }
     });
   }
 
-  /** Write everything queued now (also called at close). */
-  flush(): void {
+  /**
+   * One transaction of at most maxBatch writes, then the next in a later turn: timers and I/O
+   * run in between, so a burst of thousands of writes never holds the event loop for long
+   * (a due action waits for at most one batch).
+   */
+  private flushBatch(): void {
     this.scheduled = false;
-    while (this.queue.length > 0) {
-      const items = this.queue.splice(0, this.maxBatch);
-      const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
-      try {
-        this.inTransaction(() => {
-          for (const it of items) {
-            try {
-              outcomes.push({ ok: true, value: this.inSavepoint(it.write) });
-            } catch (error) {
-              outcomes.push({ ok: false, error });
-            }
-          }
-        });
-      } catch (error) {
-        // The commit itself failed (disk full, I/O error): nothing of the batch was written.
-        for (const it of items) it.reject(error);
-        continue;
-      }
-      items.forEach((it, i) => {
-        const o = outcomes[i]!;
-        if (o.ok) it.resolve(o.value);
-        else it.reject(o.error);
-      });
+    this.commit(this.queue.splice(0, this.maxBatch));
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flushBatch());
     }
+  }
+
+  /** Write everything queued now (at close). */
+  flush(): void {
+    while (this.queue.length > 0) this.commit(this.queue.splice(0, this.maxBatch));
+  }
+
+  private commit(items: GroupCommit['queue']): void {
+    if (items.length === 0) return;
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.inTransaction(() => {
+        for (const it of items) {
+          try {
+            outcomes.push({ ok: true, value: this.inSavepoint(it.write) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of the batch was written.
+      for (const it of items) it.reject(error);
+      return;
+    }
+    items.forEach((it, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) it.resolve(o.value);
+      else it.reject(o.error);
+    });
   }
 }

@@ -444,6 +444,51 @@ describe('JetStreamStore: executions', () => {
     assert.equal(await forgotten.store.lastOccurrence('t2'), T0 + 29_000);
     assert.equal(await forgotten.store.lastOccurrence('never'), undefined);
   });
+  test('a retried final state (same execution, new event id) is stored once: ignored when an earlier try landed', async () => {
+    const names = deployment();
+    const { store: a, nc } = await replica(names, 'a');
+    // The same replica name again: its final-state claims are a's, its read model is its own.
+    const { store: again } = await replica(names, 'a');
+    const exec = makeExecution({ taskName: 'job', scheduledTime: T0, node: 'a' });
+    assert.ok(await a.recordExecution(exec, meta(), { claim: true }));
+    const running: Execution = { ...exec, state: 'RUNNING', startTime: T0 + 1, attempt: 1, attempts: [{ number: 1, startTime: T0 + 1, endTime: undefined, state: 'RUNNING', error: '' }] };
+    assert.ok(await a.recordExecution(running, meta()));
+    const done: Execution = { ...running, state: 'SUCCEEDED', endTime: T0 + 2, attempts: [{ number: 1, startTime: T0 + 1, endTime: T0 + 2, state: 'SUCCEEDED', error: '' }] };
+    assert.ok(await a.recordExecution(done, meta()));
+
+    // The engine retrying a write it saw fail although it landed: nothing new, no error.
+    assert.equal(await a.recordExecution(done, meta()), undefined, 'the read model has it: ignored');
+    // Where the read model may not have it yet, the claim says "decided before" and the stream is asked.
+    assert.equal(await again.recordExecution(done, meta()), undefined, 'found in the stream: ignored');
+    assert.deepStrictEqual(await again.getExecution(exec.id), done);
+    // Not a retry: another final state is refused; more detail in the same state is a restatement.
+    assert.equal(await a.recordExecution({ ...done, state: 'FAILED', error: 'changed its mind' }, meta()), undefined);
+    assert.ok(await a.recordExecution({ ...done, output: 'with the output' }, meta()));
+    const finals = (await streamSubjects(nc, names.streamName!)).filter((m) => m.subject.endsWith('.succeeded'));
+    assert.equal(finals.length, 2, 'the final state and its restatement, no repeat');
+  });
+
+  test('a replica whose stream consumer stopped: its writes still see everything before them, in order; the consumer comes back', async () => {
+    const names = deployment();
+    const { store: a } = await replica(names, 'a');
+    const { store: b } = await replica(names, 'b');
+    // As when the NATS node that hosted b's consumer dies and nats.js does not notice: no message, no error.
+    await (b as unknown as { view: { stopConsumer(): Promise<void> } }).view.stopConsumer();
+
+    const first = makeExecution({ taskName: 'job', scheduledTime: T0, node: 'a' });
+    assert.ok(await a.recordExecution(first, meta(), { claim: true }));
+    const second = makeExecution({ taskName: 'job', scheduledTime: T0 + 1_000, node: 'b' });
+    const own = await b.recordExecution(second, meta(), { claim: true });
+    assert.ok(own);
+    // Read from the stream up to its own event, not applied out of turn: a's earlier write is there too.
+    assert.deepEqual((await b.eventsAfter(0, 10)).map((e) => e.execution.id), [first.id, second.id]);
+
+    // Without writes of its own, b gets a's next write once its watchdog has replaced the consumer.
+    const third = makeExecution({ taskName: 'job', scheduledTime: T0 + 2_000, node: 'a' });
+    assert.ok(await a.recordExecution(third, meta(), { claim: true }));
+    await eventually('b sees a\'s later write', async () => (await b.getExecution(third.id)) ?? undefined, 10_000);
+    assert.deepEqual((await b.eventsAfter(0, 10)).map((e) => e.execution.id), [first.id, second.id, third.id]);
+  });
 });
 
 describe('JetStreamStore: membership', () => {
@@ -517,6 +562,48 @@ describe('JetStreamStore: NATS failures', () => {
       assert.equal(await b.recordExecution({ ...exec, id: 'other' }, meta(), { claim: true }), undefined);
     } finally {
       for (const store of local) await store.close();
+      await own.destroy();
+    }
+  });
+
+  test('NATS gone: a write rejects with UnavailableError within its deadline; the retried final state is stored once NATS is back', async () => {
+    const own = await JetStreamServer.startSingle();
+    let store: JetStreamStore | undefined;
+    try {
+      const nc = await connect({ servers: own.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+      connections.push(nc);
+      const names = deployment();
+      store = await JetStreamStore.open({ nc, replicas: 1, node: 'a', ...names, writeDeadlineMs: 1_500 });
+      const exec = makeExecution({ taskName: 'job', scheduledTime: T0, node: 'a' });
+      assert.ok(await store.recordExecution(exec, meta(), { claim: true }));
+      const running: Execution = { ...exec, state: 'RUNNING', startTime: T0 + 1, attempt: 1 };
+      assert.ok(await store.recordExecution(running, meta()));
+      const done: Execution = { ...running, state: 'SUCCEEDED', endTime: T0 + 2 };
+
+      await own.kill();
+      const started = Date.now();
+      await assert.rejects(store.recordExecution(done, meta()), UnavailableError);
+      // the deadline, plus one guarded try that began just before it
+      assert.ok(Date.now() - started < 1_500 + 2_500, `settled after ${Date.now() - started} ms`);
+
+      await own.start();
+      // What the engine does with a final state that did not get stored: the same again, new event id.
+      // Accepted (an event) or ignored (an earlier try landed after all); never an error but UnavailableError.
+      await eventually('the retried final state stored', async () => {
+        try {
+          await store!.recordExecution(done, meta());
+          return true;
+        } catch (err) {
+          if (err instanceof UnavailableError) return undefined;
+          throw err;
+        }
+      }, 15_000);
+      assert.deepStrictEqual(await store.getExecution(exec.id), done);
+      assert.equal(await store.recordExecution(done, meta()), undefined, 'a further retry: already stored');
+      const finals = (await streamSubjects(nc, names.streamName!)).filter((m) => m.subject.endsWith('.succeeded'));
+      assert.equal(finals.length, 1);
+    } finally {
+      await store?.close();
       await own.destroy();
     }
   });

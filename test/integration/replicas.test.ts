@@ -394,12 +394,7 @@ describe('replicas on NATS JetStream (child processes, own nats-servers)', () =>
     });
 
     // Beyond the must-show: what a NATS node loss must not do either. Collected, so one run shows every problem.
-    // Beyond the issue's must-show, and not always true yet: after the NATS node that led the
-    // claims bucket and the stream dies, an execution can stay RUNNING on a live replica (a store
-    // write that never completes), and its task's later occurrences are SKIPPED behind it.
-    await t.test('no execution stuck, LOST on a live replica, late 20 s on, or diverging between replicas; a pause still propagates', {
-      todo: 'known: an execution can hang in RUNNING on a live replica after a NATS node loss (issue 7 stays open)',
-    }, () => {
+    await t.test('no execution stuck, LOST on a live replica, late 20 s on, or diverging between replicas; a pause still propagates', () => {
       const problems: string[] = [];
       for (const e of inWindow.filter((x) => !FINAL.has(x.state))) problems.push(`never finished: ${at(e)}`);
       for (const e of steady.filter((x) => x.state !== ExecutionState.SUCCEEDED || lateness(x) > 1_000 + TAKEOVER_DELAY_MS)) {

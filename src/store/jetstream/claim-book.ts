@@ -5,13 +5,21 @@ import type { Execution } from '../../domain/execution.js';
 import { CLAIM_MAX_AGE_MS } from './jetstream-store-options.js';
 import { openBucket } from './kv-bucket.js';
 import { kvKeyToken } from './kv-key.js';
-import { isWrongLastSequence, retryTransient } from './nats-errors.js';
+import { isWrongLastSequence, retryTransient, withDeadline } from './nats-errors.js';
 
 /**
  * How long a claim keeps trying through transient failures (a NATS node down and its streams
- * electing a new leader): giving up means the occurrence does not run at all.
+ * electing a new leader) when the caller gives no deadline: giving up means the occurrence
+ * does not run at all.
  */
 const CLAIM_DEADLINE_MS = 20_000;
+
+/**
+ * What a final-state claim found: `created` (this call decided it), `held` (this replica had
+ * already decided the very same: an earlier try that landed, or a restatement), or `refused`
+ * (somebody else decided, or this replica decided another state).
+ */
+export type FinalClaim = 'created' | 'held' | 'refused';
 
 /**
  * Decisions that must be taken once across all replicas, as atomic KV creates in one bucket
@@ -33,36 +41,42 @@ export class ClaimBook {
     return new ClaimBook(kv, node);
   }
 
-  /** True when this replica now owns the occurrence of `execution`. */
-  async claimOccurrence(execution: Execution): Promise<boolean> {
+  /**
+   * True when this replica now owns the occurrence of `execution` (also when an earlier try of
+   * this very claim landed). Throws (transient NATS errors) once `deadlineMs` has passed.
+   */
+  async claimOccurrence(execution: Execution, deadlineMs = CLAIM_DEADLINE_MS): Promise<boolean> {
     const key = `occurrence.${kvKeyToken(execution.taskName)}.${kvKeyToken(String(execution.scheduledTime))}`;
-    return this.createOnce(key, JSON.stringify({ execution: execution.id, node: this.node }));
+    return (await this.createOnce(key, JSON.stringify({ execution: execution.id, node: this.node }), deadlineMs)) !== 'refused';
   }
 
   /**
-   * True when this replica may record `execution` in its (final) state: nobody ended it yet, or
-   * this replica ended it in the same state before (re-recording it, e.g. with more detail).
+   * Whether this replica may record `execution` in its (final) state: nobody ended it yet, or
+   * this replica ended it in the same state before (a retried write, or re-recording it with
+   * more detail). Throws (transient NATS errors) once `deadlineMs` has passed.
    */
-  async claimFinal(execution: Execution): Promise<boolean> {
+  async claimFinal(execution: Execution, deadlineMs = CLAIM_DEADLINE_MS): Promise<FinalClaim> {
     const key = `final.${kvKeyToken(execution.id)}`;
-    return this.createOnce(key, JSON.stringify({ state: execution.state, node: this.node }));
+    return this.createOnce(key, JSON.stringify({ state: execution.state, node: this.node }), deadlineMs);
   }
 
   /**
    * Create `key` with `value`, or find it already holding exactly `value`: that is this
    * replica's own earlier create (one that timed out after landing, retried) or, for a final
    * state, this replica restating it. Any other value means somebody else has it.
+   * A put expecting revision 0 is the create: unlike kv.create it is one request, with our
+   * timeout (claims are never deleted, only expire, so there is no delete marker to reuse).
    */
-  private createOnce(key: string, value: string): Promise<boolean> {
-    return retryTransient(async () => {
+  private createOnce(key: string, value: string, deadlineMs: number): Promise<FinalClaim> {
+    return retryTransient(async (timeoutMs) => {
       try {
-        await this.kv.create(key, value);
-        return true;
+        await this.kv.put(key, value, { previousSeq: 0, timeout: timeoutMs });
+        return 'created';
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err;
-        const entry = await this.kv.get(key);
-        return entry !== null && entry.operation === 'PUT' && entry.string() === value;
+        const entry = await withDeadline(this.kv.get(key), timeoutMs, 'read a claim');
+        return entry !== null && entry.operation === 'PUT' && entry.string() === value ? 'held' : 'refused';
       }
-    }, CLAIM_DEADLINE_MS);
+    }, deadlineMs);
   }
 }

@@ -9,9 +9,9 @@ import { protoJsonEncoders } from '../../events/event-encoding.js';
 import { retryTransient } from './nats-errors.js';
 
 /** Per try; a try that times out may still have landed, which the Nats-Msg-Id takes care of. */
-const ACK_TIMEOUT_MS = 5_000;
+const ACK_TIMEOUT_MS = 3_000;
 /** Through a stream leader election (a NATS node down) rather than lose the event. */
-const PUBLISH_DEADLINE_MS = 20_000;
+export const PUBLISH_DEADLINE_MS = 20_000;
 /** A task event reports a write already done: not worth holding the RPC for long. */
 const TASK_EVENT_DEADLINE_MS = 5_000;
 
@@ -30,10 +30,14 @@ export class EventPublisher {
     private readonly log: Logger,
   ) {}
 
-  /** Resolves with the stream's ack (its `seq` is the event's sequence); throws when every try failed. */
-  async publishExecution(event: ExecutionEvent): Promise<PubAck> {
+  /**
+   * Resolves with the stream's ack (its `seq` is the event's sequence; `duplicate` when an
+   * earlier try with the same event id had landed); throws once `deadlineMs` has passed
+   * without one. Safe to call again with the same event: the stream keeps it once.
+   */
+  async publishExecution(event: ExecutionEvent, deadlineMs = PUBLISH_DEADLINE_MS): Promise<PubAck> {
     const meta = describeExecutionEvent(this.subjectPrefix, event);
-    return this.publish(meta.subject, protoJsonEncoders.execution(event), cloudEventHeaders(meta, this.source), meta.id, PUBLISH_DEADLINE_MS);
+    return this.publish(meta.subject, protoJsonEncoders.execution(event), cloudEventHeaders(meta, this.source), meta.id, deadlineMs);
   }
 
   /** Best effort after the KV write that it reports: a failure is logged, never thrown. */
@@ -54,6 +58,6 @@ export class EventPublisher {
     msgID: string,
     deadlineMs: number,
   ): Promise<PubAck> {
-    return retryTransient(() => this.js.publish(subject, body, { headers, msgID, timeout: ACK_TIMEOUT_MS }), deadlineMs);
+    return retryTransient((timeout) => this.js.publish(subject, body, { headers, msgID, timeout }), deadlineMs, ACK_TIMEOUT_MS);
   }
 }

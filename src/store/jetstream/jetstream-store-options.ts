@@ -24,6 +24,11 @@ export interface JetStreamStoreOptions {
   membershipTtlMs?: number;
   /** How long open() may take to replay the stream into the read model. Default 10 min. */
   openTimeoutMs?: number;
+  /**
+   * How long recordExecution keeps retrying its claim and publish through NATS failures before
+   * it rejects with UnavailableError. Default 20 s: a 3-node cluster re-elects well within it.
+   */
+  writeDeadlineMs?: number;
 }
 
 export const DEFAULT_EVENT_MAX_AGE_MS = 7 * 24 * 3_600_000;
@@ -31,6 +36,7 @@ export const DEFAULT_EVENT_MAX_AGE_MS = 7 * 24 * 3_600_000;
 export const CLAIM_MAX_AGE_MS = 7 * 24 * 3_600_000;
 export const DEFAULT_BUCKET_PREFIX = 'cronplane';
 export const DEFAULT_OPEN_TIMEOUT_MS = 10 * 60_000;
+export const DEFAULT_WRITE_DEADLINE_MS = 20_000;
 
 /** The bucket names of one deployment. */
 export function bucketNames(prefix: string): { tasks: string; claims: string; nodes: string; progress: string } {

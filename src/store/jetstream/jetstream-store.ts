@@ -17,6 +17,7 @@ import {
   DEFAULT_BUCKET_PREFIX,
   DEFAULT_EVENT_MAX_AGE_MS,
   DEFAULT_OPEN_TIMEOUT_MS,
+  DEFAULT_WRITE_DEADLINE_MS,
   type JetStreamStoreOptions,
 } from './jetstream-store-options.js';
 import { Membership } from './membership.js';
@@ -26,6 +27,16 @@ import { TaskBucket, type TaskChangeListener } from './task-bucket.js';
 
 /** How long a write waits for the read model to apply it before applying it out of turn. */
 const READ_YOUR_WRITE_TIMEOUT_MS = 5_000;
+/**
+ * recordExecution keeps trying its claim and its publish through transient failures (a NATS
+ * node down, its streams electing new leaders) for the write deadline (default 20 s), all tries
+ * together; the publish gets at least PUBLISH_MIN_MS of it, so a claim that took long is not
+ * left without its event. Past it the write rejects with UnavailableError; with the
+ * read-your-write wait after it, recordExecution settles within about 30 s by default.
+ */
+const PUBLISH_MIN_MS = 5_000;
+/** A retried final state: how long to look for the earlier try in the stream before publishing again. */
+const RETRY_LOOKUP_MS = 3_000;
 
 interface Parts {
   log: Logger;
@@ -35,6 +46,7 @@ interface Parts {
   view: ExecutionView;
   publisher: EventPublisher;
   membership: Membership;
+  writeDeadlineMs: number;
 }
 
 /**
@@ -56,6 +68,7 @@ export class JetStreamStore implements Store {
   private readonly progress: OccurrenceProgress;
   private readonly view: ExecutionView;
   private readonly publisher: EventPublisher;
+  private readonly writeDeadlineMs: number;
   private closed = false;
 
   private constructor(parts: Parts) {
@@ -66,6 +79,7 @@ export class JetStreamStore implements Store {
     this.view = parts.view;
     this.publisher = parts.publisher;
     this.membership = parts.membership;
+    this.writeDeadlineMs = parts.writeDeadlineMs;
   }
 
   /**
@@ -78,6 +92,8 @@ export class JetStreamStore implements Store {
       throw new RangeError(`replicas must be a positive integer, got ${options.replicas}`);
     }
     if (options.node === '') throw new RangeError('node must not be empty');
+    const writeDeadlineMs = options.writeDeadlineMs ?? DEFAULT_WRITE_DEADLINE_MS;
+    if (!(writeDeadlineMs > 0)) throw new RangeError(`writeDeadlineMs must be positive, got ${writeDeadlineMs}`);
     if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(options.subjectPrefix)) {
       throw new RangeError(`subjectPrefix must be subject tokens joined by dots, got "${options.subjectPrefix}"`);
     }
@@ -122,7 +138,7 @@ export class JetStreamStore implements Store {
         { stream: options.streamName, sequence: view.appliedSequence, tasks: tasks.count(), replicas: membership.liveNodes() },
         'jetstream store open',
       );
-      return new JetStreamStore({ log, tasks, claims, progress, view, publisher, membership });
+      return new JetStreamStore({ log, tasks, claims, progress, view, publisher, membership, writeDeadlineMs });
     } catch (err) {
       tasks?.stop();
       await view.close();
@@ -193,8 +209,12 @@ export class JetStreamStore implements Store {
    * earlier run) has, a change out of a final state, and a final state another replica set
    * first or differently. Resolves once the event is in the stream and in this replica's read
    * model; undefined also when the read model refused it after all (another replica's final
-   * state landed in the stream just before it); throws UnavailableError when the stream did
-   * not take it.
+   * state landed in the stream just before it).
+   *
+   * Settles within a bounded time: throws UnavailableError when the claim or the stream did not
+   * answer within the write deadline (the write may or may not have landed). Retrying it is
+   * safe: a final state this replica already decided is accepted again, and is ignored
+   * (undefined, nothing published) when the read model already holds exactly that execution.
    */
   async recordExecution(
     execution: Execution,
@@ -204,20 +224,30 @@ export class JetStreamStore implements Store {
     this.ensureOpen();
     const snapshot = executionFromJson(executionToJson(execution));
     const claim = options?.claim === true;
+    const deadline = Date.now() + this.writeDeadlineMs;
+    const left = () => Math.max(0, deadline - Date.now());
     try {
       const stored = await this.view.store.getExecution(snapshot.id);
       if (claim) {
-        if (stored !== undefined || !(await this.claims.claimOccurrence(snapshot))) return undefined;
+        if (stored !== undefined || !(await this.claims.claimOccurrence(snapshot, left()))) return undefined;
       } else {
-        if (stored !== undefined && isFinalState(stored.state) && stored.state !== snapshot.state) return undefined;
-        if (isFinalState(snapshot.state) && !(await this.claims.claimFinal(snapshot))) return undefined;
+        if (stored !== undefined && isFinalState(stored.state)) {
+          if (stored.state !== snapshot.state) return undefined;
+          // Exactly this is stored already: a retry of a write that landed after all.
+          if (sameExecution(stored, snapshot)) return undefined;
+        }
+        if (isFinalState(snapshot.state)) {
+          const decided = await this.claims.claimFinal(snapshot, left());
+          if (decided === 'refused') return undefined;
+          if (decided === 'held' && (await this.landedBefore(snapshot))) return undefined;
+        }
       }
       const [ack] = await Promise.all([
-        this.publisher.publishExecution({ sequence: 0, id: event.id, time: event.time, execution: snapshot }),
+        this.publisher.publishExecution({ sequence: 0, id: event.id, time: event.time, execution: snapshot }, Math.max(Math.min(PUBLISH_MIN_MS, this.writeDeadlineMs), left())),
         claim && snapshot.trigger !== 'MANUAL' ? this.progress.record(snapshot.taskName, snapshot.scheduledTime) : undefined,
       ]);
       const recorded: ExecutionEvent = { sequence: ack.seq, id: event.id, time: event.time, execution: snapshot };
-      if (!(await this.view.waitFor(ack.seq, READ_YOUR_WRITE_TIMEOUT_MS)) && !this.closed) {
+      if (!(await this.view.catchUp(ack.seq, READ_YOUR_WRITE_TIMEOUT_MS)) && !this.closed) {
         this.log.warn({ sequence: ack.seq }, 'the read model is behind the stream; applying own event out of turn');
         this.view.applyNow(recorded);
       }
@@ -228,6 +258,17 @@ export class JetStreamStore implements Store {
     } catch (err) {
       throw asStoreError(err, 'record the execution');
     }
+  }
+
+  /**
+   * This replica had decided this final state before (its claim is there): a retry of a write
+   * whose outcome was unknown, or a restatement. True when an earlier try did land with exactly
+   * this execution, so publishing it again would only repeat the event.
+   */
+  private async landedBefore(snapshot: Execution): Promise<boolean> {
+    await this.view.catchUpWithStream(RETRY_LOOKUP_MS);
+    const stored = await this.view.store.getExecution(snapshot.id);
+    return stored !== undefined && sameExecution(stored, snapshot);
   }
 
   async getExecution(id: string): Promise<Execution | undefined> {
@@ -321,4 +362,9 @@ export class JetStreamStore implements Store {
   private ensureOpen(): void {
     if (this.closed) throw new UnavailableError('the jetstream store is closed');
   }
+}
+
+/** The same execution in every recorded field (as both would be stored). */
+function sameExecution(a: Execution, b: Execution): boolean {
+  return executionToJson(a) === executionToJson(b);
 }

@@ -2,7 +2,11 @@ import { catchUpSignal } from './catch-up.js';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import { withDeadline } from './nats-errors.js';
 import { StallWatchdog } from './stall-watchdog.js';
+
+/** Starting a watch again; past this the watchdog tries once more on its next round. */
+const WATCH_START_MS = 10_000;
 
 /** A running watch over a whole bucket. */
 export interface KvFollower {
@@ -36,16 +40,24 @@ export async function followBucket(
   let stopped = false;
   let seen = 0;
   let iter: QueuedIterator<KvWatchEntry> | undefined;
+  /** Bumped by every restart: a restart that finishes after a newer one gives way. */
+  let generation = 0;
   const watchdog = new StallWatchdog({
     log: options.log,
     what: options.what,
     behind: async () => (await kv.status()).streamInfo.state.last_seq > seen,
     restart: async () => {
+      const mine = ++generation;
       iter?.stop();
+      iter = undefined;
       // From the next revision on, every entry in order: nothing between is lost to listeners.
-      iter = await kv.watch({ resumeFromRevision: seen + 1 });
-      if (stopped) iter.stop();
-      else consume(iter);
+      const next = await withDeadline(kv.watch({ resumeFromRevision: seen + 1 }), WATCH_START_MS, `${options.what}: restart the KV watch`, (late) => late.stop());
+      if (stopped || mine !== generation) {
+        next.stop();
+        return;
+      }
+      iter = next;
+      consume(next);
     },
   });
 

@@ -34,7 +34,7 @@ export class OccurrenceProgress {
   /** Best effort: the stream has the same fact for its max_age. */
   async record(taskName: string, scheduledTime: number): Promise<void> {
     try {
-      await retryTransient(() => this.kv.put(kvKeyToken(taskName), String(scheduledTime)), RECORD_DEADLINE_MS);
+      await retryTransient((timeout) => this.kv.put(kvKeyToken(taskName), String(scheduledTime), { timeout }), RECORD_DEADLINE_MS);
     } catch (err) {
       this.log.warn({ err: (err as Error).message, task: taskName }, 'could not record where the schedule left off');
     }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { withDeadline } from './nats-errors.js';
 
 export interface StallWatchdogOptions {
   /** True when the source has more than the follower has seen (asked only after `stallMs` without progress). */
@@ -11,6 +12,8 @@ export interface StallWatchdogOptions {
 }
 
 const DEFAULT_STALL_MS = 3_000;
+/** A check (or restart) that takes longer is abandoned, so one hung NATS call cannot stop the watchdog for good. */
+const CHECK_DEADLINE_MS = 15_000;
 
 /**
  * Restarts a stream follower that stopped receiving. nats.js 3.4 consumers (the ordered pull
@@ -45,9 +48,9 @@ export class StallWatchdog {
     if (this.busy || this.stopped || Date.now() - this.lastProgress < this.stallMs) return;
     this.busy = true;
     try {
-      if (await this.options.behind()) {
+      if (await withDeadline(this.options.behind(), CHECK_DEADLINE_MS, `${this.options.what}: stall check`)) {
         this.options.log.warn(`${this.options.what}: no messages for ${this.stallMs} ms while the stream has more; restarting its consumer`);
-        if (!this.stopped) await this.options.restart();
+        if (!this.stopped) await withDeadline(this.options.restart(), CHECK_DEADLINE_MS, `${this.options.what}: consumer restart`);
       }
       this.progress();
     } catch (err) {

@@ -1,5 +1,5 @@
 import type { ActionExecutor } from '../actions/action.js';
-import type { Attempt, Execution, Trigger } from '../domain/execution.js';
+import type { Attempt, Execution, ExecutionEvent, Trigger } from '../domain/execution.js';
 import { cloneExecution, isFailureState } from '../domain/execution.js';
 import { FailedPreconditionError, ExecutionNotFoundError } from '../domain/errors.js';
 import { MAX_RECORDED_MISSES, planMisfire } from '../domain/misfire.js';
@@ -423,7 +423,7 @@ export class Engine {
       exec.state = 'SKIPPED';
       exec.error = skipReason(task.overlapPolicy, overlapping.map((h) => h.execution.id), rt.buffered !== undefined);
       exec.endTime = this.clock.now();
-      await this.recorder.record(exec, { claim: true });
+      await this.recordFinal(exec, true);
       return undefined;
     }
     // An execution that does not wait for its overlap slot is claimed already RUNNING: one store
@@ -483,7 +483,7 @@ export class Engine {
       exec.state = 'SKIPPED';
       exec.error = skipReason(task.overlapPolicy, overlapping.map((h) => h.execution.id), rt.buffered !== undefined);
       exec.endTime = this.clock.now();
-      await this.recorder.record(exec);
+      await this.recordFinal(exec);
       return;
     }
     if (decision === 'buffer') {
@@ -530,14 +530,14 @@ export class Engine {
       exec.state = 'MISSED';
       exec.error = late(at);
       exec.endTime = this.clock.now();
-      await this.recorder.record(exec, { claim: true });
+      await this.recordFinal(exec, true);
     }
     if (plan.gapStart !== undefined) {
       const exec = this.newExecution(entry.task, plan.gapStart, 'SCHEDULE');
       exec.state = 'MISSED';
       exec.error = `missed: this and every occurrence until ${new Date(plan.gapEnd).toISOString()} passed while the service was not running (too many to record one by one)`;
       exec.endTime = this.clock.now();
-      await this.recorder.record(exec, { claim: true });
+      await this.recordFinal(exec, true);
     }
     // Catch-up runs go one after another, so they neither overlap each other nor get SKIPPED.
     for (const at of plan.run) await (await this.fire(name, at, 'CATCHUP'))?.done;
@@ -649,7 +649,7 @@ export class Engine {
     exec.state = 'CANCELLED';
     exec.error = reason;
     exec.endTime = this.clock.now();
-    await this.recorder.record(exec);
+    await this.recordFinal(exec);
     return cloneExecution(exec);
   }
 
@@ -677,9 +677,18 @@ export class Engine {
       exec.error = `lost: the process handling it (node ${exec.node || 'unknown'}) stopped while it was ${exec.state.toLowerCase()}`;
       exec.state = 'LOST';
       exec.endTime = now;
-      await this.recorder.record(exec);
+      await this.recordFinal(exec);
     }
     return { lost: unfinished.length, kept };
+  }
+
+  /** A final state, retried through a store outage while the engine runs (see ExecutionRecorder.recordFinal). */
+  private recordFinal(exec: Execution, claim = false): Promise<ExecutionEvent | undefined> {
+    return this.recorder.recordFinal(exec, {
+      claim,
+      keepTrying: () => this.running || this.stopping,
+      onRetry: (err, delayMs) => this.options.onError?.(err, `${exec.state} of ${exec.id} (retried in ${delayMs} ms)`),
+    });
   }
 
   private newExecution(task: Task, scheduledTime: number, trigger: Trigger): Execution {

@@ -1,7 +1,11 @@
 import { cloneExecution, type Execution, type ExecutionEvent } from '../domain/execution.js';
 import type { Store } from '../store/store.js';
-import type { Clock } from './clock.js';
+import { sleep, type Clock } from './clock.js';
 import { uuidv7 } from './ids.js';
+
+/** Retries of a final state the store would not take: quick at first, then every 5 s. */
+const FINAL_WRITE_FIRST_DELAY_MS = 100;
+const FINAL_WRITE_MAX_DELAY_MS = 5_000;
 
 /** Called with every stored event: adapters log it, stream it to watchers and publish it. */
 export type ExecutionEventListener = (event: ExecutionEvent) => void;
@@ -29,5 +33,26 @@ export class ExecutionRecorder {
 
   newEventId(): string {
     return uuidv7(this.clock.now());
+  }
+
+  /**
+   * A final state must reach the store: an outage (a NATS leader election, a full disk) is
+   * waited out with backoff while `keepTrying` says so, under one event id, so a write that
+   * landed although it seemed to fail is not stored twice where the store deduplicates by it.
+   */
+  async recordFinal(
+    execution: Execution,
+    options: { claim?: boolean; keepTrying: () => boolean; onRetry?: (err: unknown, delayMs: number) => void },
+  ): Promise<ExecutionEvent | undefined> {
+    const eventId = this.newEventId();
+    for (let delay = FINAL_WRITE_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, FINAL_WRITE_MAX_DELAY_MS)) {
+      try {
+        return await this.record(execution, { claim: options.claim, eventId });
+      } catch (err) {
+        if (!options.keepTrying()) throw err;
+        options.onRetry?.(err, delay);
+        await sleep(this.clock, delay);
+      }
+    }
   }
 }

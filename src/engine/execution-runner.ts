@@ -58,9 +58,6 @@ export interface RunnerDeps {
   onStoreError?: (err: unknown, context: string) => void;
 }
 
-/** Retries of a final state the store would not take: quick at first, then every 5 s. */
-const FINAL_WRITE_FIRST_DELAY_MS = 100;
-const FINAL_WRITE_MAX_DELAY_MS = 5_000;
 
 /**
  * Runs one execution through its attempts: RUNNING -> SUCCEEDED | FAILED | TIMED_OUT, with
@@ -226,23 +223,11 @@ async function finish(
   return exec;
 }
 
-/**
- * A final state must reach the store: an outage (a NATS leader election, a full disk) is waited
- * out with backoff while the engine runs, under one event id, so a write that landed although
- * it seemed to fail is not stored twice where the store deduplicates by event id.
- */
 async function recordFinal(exec: Execution, deps: RunnerDeps): Promise<void> {
-  const eventId = deps.recorder.newEventId();
-  for (let delay = FINAL_WRITE_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, FINAL_WRITE_MAX_DELAY_MS)) {
-    try {
-      await deps.recorder.record(exec, { eventId });
-      return;
-    } catch (err) {
-      if (!(deps.keepTrying?.() ?? true)) throw err;
-      deps.onStoreError?.(err, `${exec.state} of ${exec.id} (retried in ${delay} ms)`);
-      await sleep(deps.clock, delay);
-    }
-  }
+  await deps.recorder.recordFinal(exec, {
+    keepTrying: deps.keepTrying ?? (() => true),
+    onRetry: (err, delayMs) => deps.onStoreError?.(err, `${exec.state} of ${exec.id} (retried in ${delayMs} ms)`),
+  });
 }
 
 function reasonText(reason: unknown): string {

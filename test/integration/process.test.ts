@@ -221,8 +221,8 @@ describe('cronplane serve as a child process', () => {
     }
 
     const execLines = run.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('execution '));
-    // At least a scheduled run (PENDING, RUNNING, final) and the manual one (RUNNING, final).
-    assert.ok(execLines.length >= 5, `execution lines: ${execLines.length}`);
+    // Two executions at least, each RUNNING and final (a scheduled one claimed ahead is PENDING first).
+    assert.ok(execLines.length >= 4, `execution lines: ${execLines.length}`);
     for (const l of execLines) {
       const text = JSON.stringify(l);
       assert.equal(l['task'], 'logged', text);
@@ -241,7 +241,7 @@ describe('cronplane serve as a child process', () => {
     // One execution's whole story is in the log.
     const finals = execLines.filter((l) => FINAL.has(String(l['state'])));
     const story = execLines.filter((l) => l['executionId'] === finals[0]!['executionId']).map((l) => l['state']);
-    assert.deepEqual(story.slice(0, 2), ['PENDING', 'RUNNING'], `states: ${story.join(',')}`);
+    assert.deepEqual(story.slice(story[0] === 'PENDING' ? 1 : 0, -1), ['RUNNING'], `states: ${story.join(',')}`);
     assert.ok(FINAL.has(String(story[story.length - 1])));
     assert.ok(run.lines.some((l) => l.msg === 'stopped'));
   });

@@ -26,6 +26,11 @@ export class EngineHarness {
    * error to make that write fail, as an outage of the store would.
    */
   failWrite: ((execution: Execution) => Error | undefined) | undefined;
+  /**
+   * Delay injection on the engine's execution writes: return a promise to hold that write until
+   * it settles (a slow store); then it goes on as usual (failWrite still applies).
+   */
+  holdWrite: ((execution: Execution) => Promise<void> | undefined) | undefined;
 
   constructor(readonly clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0)), readonly actions = new ScriptedActions(clock), dir?: string) {
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'cronplane-engine-'));
@@ -40,8 +45,12 @@ export class EngineHarness {
       get: (target, prop) => {
         if (prop === 'recordExecution') {
           return (e: Execution, ev: { id: string; time: number }, o?: { claim?: boolean }) => {
-            const err = this.failWrite?.(e);
-            return err !== undefined ? Promise.reject(err) : target.recordExecution(e, ev, o);
+            const write = () => {
+              const err = this.failWrite?.(e);
+              return err !== undefined ? Promise.reject(err) : target.recordExecution(e, ev, o);
+            };
+            const hold = this.holdWrite?.(e);
+            return hold === undefined ? write() : hold.then(write);
           };
         }
         const value = Reflect.get(target, prop) as unknown;
@@ -84,6 +93,15 @@ export class EngineHarness {
 
   async create(name: string, cron: string, patch: Partial<TaskSpec> = {}) {
     return this.api.createTask(this.spec(name, cron, patch), CONTEXT);
+  }
+
+  /**
+   * Move fake time by `ms` without firing the timers due on the way, as a stalled event loop
+   * (or a wall-clock jump) would; the overdue timers then fire late, at the new time.
+   */
+  async jump(ms: number): Promise<void> {
+    (this.clock as unknown as { current: number }).current += ms;
+    await this.clock.advance(0);
   }
 
   /** Advance fake time; due timers fire in order and promise work settles between them. */

@@ -85,6 +85,8 @@ export class Engine {
   /** When the timer fires (to re-arm only when something is due sooner). */
   private timerAt = Infinity;
   private readonly claimed = new ClaimedOccurrences();
+  /** Occurrences whose claim is being written (task -> time). */
+  private readonly claiming = new Map<string, number>();
   private readonly claimAheadMs: number;
   /** Between stop() and the end of its grace: claimed occurrences still start at their time. */
   private stopping = false;
@@ -190,6 +192,10 @@ export class Engine {
     for (const exec of this.claimed.takeTask(name)) this.track(this.cancelPending(exec, 'cancelled: the task was deleted'));
     const rt = this.runtimes.get(name);
     if (rt === undefined) return;
+    if (rt.active.size === 0 && rt.buffered === undefined) {
+      this.runtimes.delete(name);
+      return;
+    }
     for (const handle of rt.active.values()) handle.cancel('cancelled: the task was deleted');
     this.track(this.cancelBuffered(name, rt, 'cancelled: the task was deleted'));
   }
@@ -233,7 +239,9 @@ export class Engine {
     const probe: TaskEntry = { task, schedule, lastOccurrence: entry?.lastOccurrence };
     const now = this.clock.now();
     // Claimed ahead (stored PENDING) come first: they are the next to run.
-    const times = this.claimed.timesOf(task.name).filter((t) => t > now).slice(0, count);
+    const inFlight = this.claiming.get(task.name);
+    const times = [...this.claimed.timesOf(task.name), ...(inFlight === undefined ? [] : [inFlight])]
+      .filter((t) => t > now).sort((a, b) => a - b).slice(0, count);
     let after = Math.max(now, entry?.lastOccurrence ?? -Infinity);
     for (let i = times.length; i < count; i++) {
       const next = this.nextOccurrence(probe, after, i);
@@ -343,11 +351,12 @@ export class Engine {
     if (now - at <= this.misfireThresholdMs) {
       entry.lastOccurrence = at;
       if (at > now && this.claimAheadMs > 0) {
+        this.claiming.set(name, at);
         this.track(this.fireChain.run(name, () => this.claimAhead(name, at)), `claim ${name}`);
       } else {
         this.afterPlacement(name, at, () => this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`));
       }
-      next = this.nextOccurrence(entry, at, 1);
+      next = this.nextOccurrence(entry, at);
     } else {
       const plan = this.misfirePlan(entry, at, now);
       entry.lastOccurrence = plan.last;
@@ -412,7 +421,10 @@ export class Engine {
     const entry = this.tasks.get(name);
     if (entry === undefined || !this.running) return undefined;
     const task = entry.task;
-    if (trigger !== 'MANUAL' && task.maxRuns > 0 && task.runCount >= task.maxRuns) return undefined;
+    if (trigger !== 'MANUAL' && task.maxRuns > 0 && task.runCount >= task.maxRuns) {
+      this.heap.delete(name);
+      return undefined;
+    }
     const rt = this.runtime(name);
     // Only executions that had started by this occurrence's time overlap it: one that started
     // later (its claim was slow, or it was taken over late) must not make this one SKIPPED.
@@ -449,21 +461,45 @@ export class Engine {
    * time without another store write in between (see startClaimed).
    */
   private async claimAhead(name: string, at: number): Promise<void> {
-    const entry = this.tasks.get(name);
-    if (entry === undefined || !this.running) return;
-    const task = entry.task;
-    if (task.maxRuns > 0 && task.runCount >= task.maxRuns) return;
-    const exec = this.newExecution(task, at, 'SCHEDULE');
-    if ((await this.recorder.record(exec, { claim: true })) === undefined) return; // handled before a restart
-    // Paused, changed, deleted or stopped while the claim was being written.
-    const current = this.tasks.get(name);
-    if (current === undefined || !this.running || !this.stillOccurs(current, at)) {
-      await this.cancelPending(exec, current === undefined ? 'cancelled: the task was deleted' : 'cancelled: the task changed before this occurrence');
-      return;
+    try {
+      const entry = this.tasks.get(name);
+      if (entry === undefined || !this.running) return;
+      const task = entry.task;
+      if (task.maxRuns > 0 && task.runCount >= task.maxRuns) {
+        this.heap.delete(name);
+        return;
+      }
+      const exec = this.newExecution(task, at, 'SCHEDULE');
+      try {
+        if ((await this.recorder.record(exec, { claim: true })) === undefined) return; // handled before a restart
+      } catch (err) {
+        // Not claimed: fire it at its time the ordinary way (one write on the path), unless things change.
+        this.options.onError?.(err, `claim of ${name} at ${new Date(at).toISOString()} (fired at its time instead)`);
+        const timer = this.clock.setTimer(() => {
+          this.delayed.delete(timer);
+          const now = this.tasks.get(name);
+          if (this.running && now !== undefined && this.stillOccurs(now, at)) {
+            this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`);
+          }
+        }, at - this.clock.now());
+        this.delayed.add(timer);
+        return;
+      }
+      const current = this.tasks.get(name);
+      const reason = current === undefined ? 'cancelled: the task was deleted'
+        : current.task.state === 'PAUSED' ? 'cancelled: the task was paused'
+        : !this.running && !this.stopping ? 'cancelled: the service is shutting down'
+        : !this.stillOccurs(current, at) ? 'cancelled: the task changed before this occurrence'
+        : undefined;
+      if (reason !== undefined) {
+        await this.cancelPending(exec, reason);
+        return;
+      }
+      this.claimed.add(exec);
+      this.arm();
+    } finally {
+      if (this.claiming.get(name) === at) this.claiming.delete(name);
     }
-    this.claimed.add(exec);
-    this.arm();
-    await this.countRun(task);
   }
 
   /** The time of an occurrence claimed ahead has come: the overlap policy decides, then the action starts. */
@@ -475,8 +511,20 @@ export class Engine {
       return;
     }
     const task = entry.task;
-    const rt = this.runtime(name);
     const at = exec.scheduledTime;
+    const now = this.clock.now();
+    if (now - at > this.misfireThresholdMs) {
+      // Found late (a stall): the misfire policy decides, as for any occurrence found late.
+      const plan = planMisfire(task.misfirePolicy, [at], now, task.catchupWindowMs);
+      if ((entry.lastOccurrence ?? -Infinity) > at || plan.run.length === 0) {
+        exec.state = 'MISSED';
+        exec.error = `missed: the service was stalled at that time (found ${Math.round((now - at) / 1000)} s late)`;
+        exec.endTime = now;
+        await this.recordFinal(exec);
+        return;
+      }
+    }
+    const rt = this.runtime(name);
     const overlapping = [...rt.active.values()].filter((h) => h.execution.startTime !== undefined && h.execution.startTime <= at);
     const decision = decideOverlap(task.overlapPolicy, overlapping.length, rt.buffered !== undefined);
     if (decision === 'skip') {
@@ -488,6 +536,7 @@ export class Engine {
     }
     if (decision === 'buffer') {
       rt.buffered = exec; // stored PENDING already
+      await this.countRun(task);
       return;
     }
     if (decision === 'cancel-previous') {
@@ -498,6 +547,7 @@ export class Engine {
     // The claim is stored, so the action may start before RUNNING is: a crash in between
     // leaves it PENDING, and the next start marks it LOST (it may have run).
     this.launch(task, exec, beginAttempt(exec, this.clock.now()), { recordWhileStarting: true });
+    await this.countRun(task);
   }
 
   /**
@@ -569,6 +619,9 @@ export class Engine {
           rt.active.delete(exec.id);
           this.handles.delete(exec.id);
           this.startBuffered(task.name, rt);
+          if (rt.active.size === 0 && rt.buffered === undefined && !this.tasks.has(task.name) && this.runtimes.get(task.name) === rt) {
+            this.runtimes.delete(task.name);
+          }
         })
         .then((final) => this.afterExecution(task.name, final)),
     );

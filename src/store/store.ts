@@ -64,6 +64,11 @@ export interface Store {
   lastOccurrences?(): Promise<Map<string, number>>;
   /** The task's most recent execution of any trigger. */
   lastExecution(taskName: string): Promise<Execution | undefined>;
+  /**
+   * lastExecution of each of these tasks (those without one are absent), in one call: a
+   * ListTasks page. Optional; without it the control plane asks task by task.
+   */
+  lastExecutions?(taskNames: string[]): Promise<Map<string, Execution>>;
 
   /** Kept events with sequence > `afterSequence`, ascending, at most `limit`. */
   eventsAfter(afterSequence: number, limit: number): Promise<ExecutionEvent[]>;

@@ -17,7 +17,7 @@ function execution(taskName: string, scheduledTime: number, trigger: Trigger): E
   };
 }
 
-test('lastOccurrences answers lastOccurrence for every task in one pass', async () => {
+test('lastOccurrences and lastExecutions answer for many tasks at once, as lastOccurrence and lastExecution do one by one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cronplane-last-occurrences-'));
   const store = SqliteStore.open(join(dir, 'cronplane.db'));
   try {
@@ -33,6 +33,9 @@ test('lastOccurrences answers lastOccurrence for every task in one pass', async 
     for (const task of ['a', 'b', 'c', 'only-manual', 'none']) {
       assert.equal(all.get(task), await store.lastOccurrence(task), `same answer as lastOccurrence for ${task}`);
     }
+    const page = await store.lastExecutions(['a', 'none', 'only-manual', 'b']);
+    assert.deepEqual([...page.keys()], ['a', 'only-manual', 'b'], 'tasks without an execution are absent');
+    for (const [task, e] of page) assert.deepEqual(e, await store.lastExecution(task), `same answer as lastExecution for ${task}`);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

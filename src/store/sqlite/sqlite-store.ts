@@ -368,6 +368,17 @@ export class SqliteStore implements Store {
     return this.statements.lastOccurrence.get(taskName)?.t ?? undefined;
   }
 
+  /** One index seek per task, all in one synchronous call. */
+  async lastExecutions(taskNames: string[]): Promise<Map<string, Execution>> {
+    this.ensureOpen();
+    const last = new Map<string, Execution>();
+    for (const name of taskNames) {
+      const row = this.statements.lastExecution.get(name);
+      if (row !== undefined) last.set(name, executionFromJson(row.json));
+    }
+    return last;
+  }
+
   /** One pass over the claim index (task_name, scheduled_time) instead of a query per task. */
   async lastOccurrences(): Promise<Map<string, number>> {
     this.ensureOpen();

@@ -29,6 +29,8 @@ export interface EventsOptions {
   steadyTasks: number;
   steadySeconds: number;
   watchers: number;
+  /** Which scenarios to run: 'drain', 'steady' (no watchers), 'watch' (with `watchers`). Default all. */
+  only?: string[];
 }
 
 export interface DrainResult {
@@ -236,14 +238,18 @@ export function eventsTable(drain: DrainResult | undefined, steady: SteadyResult
 }
 
 export async function runEvents(opts: EventsOptions): Promise<{ drain: DrainResult | undefined; steady: SteadyResult[] }> {
+  const only = new Set(opts.only ?? ['drain', 'steady', 'watch']);
   let drain: DrainResult | undefined;
-  try {
-    drain = await measureDrain(opts);
-  } catch (err) {
-    log(`events: drain failed: ${err instanceof Error ? err.stack : String(err)}`);
+  if (only.has('drain')) {
+    try {
+      drain = await measureDrain(opts);
+    } catch (err) {
+      log(`events: drain failed: ${err instanceof Error ? err.stack : String(err)}`);
+    }
   }
   const steady: SteadyResult[] = [];
-  for (const watchers of [0, opts.watchers]) {
+  const watcherCounts = [...(only.has('steady') ? [0] : []), ...(only.has('watch') ? [opts.watchers] : [])];
+  for (const watchers of watcherCounts) {
     try {
       steady.push(await measureSteady(opts, watchers));
     } catch (err) {
@@ -260,6 +266,7 @@ async function main(): Promise<void> {
     steadyTasks: args.number('steady-tasks', 1000),
     steadySeconds: args.number('seconds', 20),
     watchers: args.number('watchers', 100),
+    only: args.list('only', ['drain', 'steady', 'watch']),
   };
   const out = await runEvents(opts);
   const path = writeResult(args.string('out', 'events'), { options: opts, ...out });

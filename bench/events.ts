@@ -31,6 +31,8 @@ export interface EventsOptions {
   watchers: number;
   /** Which scenarios to run: 'drain', 'steady' (no watchers), 'watch' (with `watchers`). Default all. */
   only?: string[];
+  /** The watchers' client: 'grpc' (grpc-js, default) or 'http2' (counts frames; far cheaper). */
+  watchClient?: string;
 }
 
 export interface DrainResult {
@@ -47,6 +49,7 @@ export interface DrainResult {
 
 export interface SteadyResult {
   watchers: number;
+  watchClient: string | undefined;
   tasks: number;
   seconds: number;
   natsEventsPerSec: number;
@@ -173,7 +176,7 @@ export async function measureSteady(opts: EventsOptions, watchers: number): Prom
       maxMs: 300_000,
     });
     if (watchers > 0) {
-      watch = spawnNode(join(BENCH_DIST, 'events-watch-child.js'), ['--address', service.address, '--clients', String(watchers)], { name: 'watchers', stdin: true });
+      watch = spawnNode(join(BENCH_DIST, 'events-watch-child.js'), ['--address', service.address, '--clients', String(watchers), '--client', opts.watchClient ?? 'grpc'], { name: 'watchers', stdin: true });
       await watch.waitForJson((v) => v['ready'] === true, 30_000, 'watchers ready');
     }
     const counter = new EventCounter(nc, service.prefix);
@@ -194,6 +197,7 @@ export async function measureSteady(opts: EventsOptions, watchers: number): Prom
     const w = watch === undefined ? undefined : await watch.waitForJson<{ total: number; perClientMin: number; perClientMax: number; ended: Record<string, number>; lag: Summary }>((v) => v['done'] === true, 30_000, 'watchers done');
     const result: SteadyResult = {
       watchers,
+      watchClient: watchers > 0 ? (opts.watchClient ?? 'grpc') : undefined,
       tasks: opts.steadyTasks,
       seconds: opts.steadySeconds,
       natsEventsPerSec: (natsCount / elapsed) * 1000,
@@ -267,6 +271,7 @@ async function main(): Promise<void> {
     steadySeconds: args.number('seconds', 20),
     watchers: args.number('watchers', 100),
     only: args.list('only', ['drain', 'steady', 'watch']),
+    watchClient: args.string('watch-client', 'grpc'),
   };
   const out = await runEvents(opts);
   const path = writeResult(args.string('out', 'events'), { options: opts, ...out });

@@ -29,6 +29,10 @@ export interface EventsOptions {
   steadyTasks: number;
   steadySeconds: number;
   watchers: number;
+  /** Which scenarios to run: 'drain', 'steady' (no watchers), 'watch' (with `watchers`). Default all. */
+  only?: string[];
+  /** The watchers' client: 'grpc' (grpc-js, default) or 'http2' (counts frames; far cheaper). */
+  watchClient?: string;
 }
 
 export interface DrainResult {
@@ -45,6 +49,7 @@ export interface DrainResult {
 
 export interface SteadyResult {
   watchers: number;
+  watchClient: string | undefined;
   tasks: number;
   seconds: number;
   natsEventsPerSec: number;
@@ -171,7 +176,7 @@ export async function measureSteady(opts: EventsOptions, watchers: number): Prom
       maxMs: 300_000,
     });
     if (watchers > 0) {
-      watch = spawnNode(join(BENCH_DIST, 'events-watch-child.js'), ['--address', service.address, '--clients', String(watchers)], { name: 'watchers', stdin: true });
+      watch = spawnNode(join(BENCH_DIST, 'events-watch-child.js'), ['--address', service.address, '--clients', String(watchers), '--client', opts.watchClient ?? 'grpc'], { name: 'watchers', stdin: true });
       await watch.waitForJson((v) => v['ready'] === true, 30_000, 'watchers ready');
     }
     const counter = new EventCounter(nc, service.prefix);
@@ -192,6 +197,7 @@ export async function measureSteady(opts: EventsOptions, watchers: number): Prom
     const w = watch === undefined ? undefined : await watch.waitForJson<{ total: number; perClientMin: number; perClientMax: number; ended: Record<string, number>; lag: Summary }>((v) => v['done'] === true, 30_000, 'watchers done');
     const result: SteadyResult = {
       watchers,
+      watchClient: watchers > 0 ? (opts.watchClient ?? 'grpc') : undefined,
       tasks: opts.steadyTasks,
       seconds: opts.steadySeconds,
       natsEventsPerSec: (natsCount / elapsed) * 1000,
@@ -236,14 +242,18 @@ export function eventsTable(drain: DrainResult | undefined, steady: SteadyResult
 }
 
 export async function runEvents(opts: EventsOptions): Promise<{ drain: DrainResult | undefined; steady: SteadyResult[] }> {
+  const only = new Set(opts.only ?? ['drain', 'steady', 'watch']);
   let drain: DrainResult | undefined;
-  try {
-    drain = await measureDrain(opts);
-  } catch (err) {
-    log(`events: drain failed: ${err instanceof Error ? err.stack : String(err)}`);
+  if (only.has('drain')) {
+    try {
+      drain = await measureDrain(opts);
+    } catch (err) {
+      log(`events: drain failed: ${err instanceof Error ? err.stack : String(err)}`);
+    }
   }
   const steady: SteadyResult[] = [];
-  for (const watchers of [0, opts.watchers]) {
+  const watcherCounts = [...(only.has('steady') ? [0] : []), ...(only.has('watch') ? [opts.watchers] : [])];
+  for (const watchers of watcherCounts) {
     try {
       steady.push(await measureSteady(opts, watchers));
     } catch (err) {
@@ -260,6 +270,8 @@ async function main(): Promise<void> {
     steadyTasks: args.number('steady-tasks', 1000),
     steadySeconds: args.number('seconds', 20),
     watchers: args.number('watchers', 100),
+    only: args.list('only', ['drain', 'steady', 'watch']),
+    watchClient: args.string('watch-client', 'grpc'),
   };
   const out = await runEvents(opts);
   const path = writeResult(args.string('out', 'events'), { options: opts, ...out });

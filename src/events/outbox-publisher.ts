@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ExecutionEvent } from '../domain/execution.js';
 import type { TaskEvent } from '../domain/task-event.js';
 import type { Store } from '../store/store.js';
-import { cloudEventHeaders, describeExecutionEvent, describeTaskEvent, type OutgoingEvent } from './cloudevents.js';
+import { cloudEventHeaders, describeExecutionEvent, describeTaskEvent, preparedCloudEventHeaders, type OutgoingEvent } from './cloudevents.js';
 import { ensureEventsStream, type EventsStreamSettings } from './events-stream.js';
 
 /** Message bodies: the events as protobuf JSON. */
@@ -25,6 +25,8 @@ export interface OutboxPublisherOptions {
   /** The store's outbox limit, for the "filling up" warning. */
   outboxLimit?: number;
   batchSize?: number;
+  /** Plain NATS: batches published and waiting for their flush at once (default 4). */
+  pipelineDepth?: number;
   /** Re-check interval while idle or while NATS is away. */
   pollMs?: number;
   onPublished?: (count: number) => void;
@@ -38,11 +40,23 @@ interface Prepared {
 
 const WARN_EVERY_MS = 60_000;
 
+/** A published batch of execution events waiting for the server's answer to its flush. */
+interface InFlight {
+  sequences: number[];
+  flushed: Promise<void>;
+}
+
 /**
  * Drains the store's outboxes to NATS in sequence order (so in order per task): publish a
- * batch, make sure the server has it (flush, or JetStream acks), then delete it from the outbox.
- * While NATS is away events wait; a crash between publish and delete re-publishes, which
+ * batch, make sure the server has it (flush, or JetStream acks), then take it off the outbox.
+ * While NATS is away events wait; a crash between publish and ack re-publishes, which
  * JetStream drops by Nats-Msg-Id and plain consumers dedupe by ce-id.
+ *
+ * With plain NATS, while behind (full batches) up to `pipelineDepth` batches are published
+ * before the oldest one's flush returns: the server answers flushes in order, so each batch is
+ * acked in order once its flush is back. A failed flush (the connection dropped) acks nothing
+ * from there on and the next round starts again from the outbox's head: events are never
+ * acked before NATS has them, and their first copies reach NATS in order.
  */
 export class OutboxPublisher {
   private running = false;
@@ -55,10 +69,12 @@ export class OutboxPublisher {
   private careful = false;
   private lastDropped = 0;
   private readonly batchSize: number;
+  private readonly pipelineDepth: number;
   private readonly pollMs: number;
 
   constructor(private readonly options: OutboxPublisherOptions) {
     this.batchSize = options.batchSize ?? 500;
+    this.pipelineDepth = Math.max(1, options.pipelineDepth ?? 4);
     this.pollMs = options.pollMs ?? 1_000;
   }
 
@@ -100,38 +116,80 @@ export class OutboxPublisher {
     }
   }
 
+  private prepareExecutions(events: ExecutionEvent[]): Prepared[] {
+    const { encode, subjectPrefix } = this.options;
+    return events.map((e) => ({ sequence: e.sequence, meta: describeExecutionEvent(subjectPrefix, e), body: encode.execution(e) }));
+  }
+
+  /** Returns the size of the largest batch it read: a full one means more may be waiting. */
   private async publishBatch(): Promise<number> {
     const nc = this.options.connection();
     if (nc === undefined) return 0;
     const { store, encode, subjectPrefix } = this.options;
-    const executions: Prepared[] = (await store.pendingOutbox(this.batchSize)).map((e) => ({
-      sequence: e.sequence,
-      meta: describeExecutionEvent(subjectPrefix, e),
-      body: encode.execution(e),
-    }));
     const tasks: Prepared[] = (await store.pendingTaskOutbox(this.batchSize)).map((e) => ({
       sequence: e.sequence,
       meta: describeTaskEvent(subjectPrefix, e),
       body: encode.task(e),
     }));
-    if (executions.length + tasks.length === 0) return 0;
     if (this.options.stream === undefined) {
-      for (const p of [...tasks, ...executions]) this.publishCore(nc, p);
-      await nc.flush();
-      await store.ackTaskOutbox(tasks.map((p) => p.sequence));
-      await store.ackOutbox(executions.map((p) => p.sequence));
-    } else {
-      await this.ensureStream(nc);
-      await store.ackTaskOutbox(await this.publishJetStream(nc, tasks));
-      await store.ackOutbox(await this.publishJetStream(nc, executions));
+      if (tasks.length > 0) {
+        for (const p of tasks) this.publishCore(nc, p);
+        await nc.flush();
+        await store.ackTaskOutbox(tasks.map((p) => p.sequence));
+        this.options.onPublished?.(tasks.length);
+      }
+      return Math.max(tasks.length, await this.publishExecutionsCore(nc));
     }
+    const executions = this.prepareExecutions(await store.pendingOutbox(this.batchSize));
+    if (executions.length + tasks.length === 0) return 0;
+    await this.ensureStream(nc);
+    await store.ackTaskOutbox(await this.publishJetStream(nc, tasks));
+    await store.ackOutbox(await this.publishJetStream(nc, executions));
     const count = executions.length + tasks.length;
     this.options.onPublished?.(count);
     return Math.max(executions.length, tasks.length);
   }
 
+  /**
+   * Plain NATS: publish batches of execution events, up to `pipelineDepth` of them waiting for
+   * their flush at a time, and ack each once its flush is back, in order. Reads on past what was
+   * sent only while batches come back full (behind); a partial batch ends the round once its
+   * flush is back, so a steady trickle of events still goes out in batches, not one by one.
+   */
+  private async publishExecutionsCore(nc: NatsConnection): Promise<number> {
+    const { store } = this.options;
+    const inFlight: InFlight[] = [];
+    let failed: unknown;
+    let largest = 0;
+    let sentUpTo: number | undefined;
+    for (;;) {
+      const events = await store.pendingOutbox(this.batchSize, sentUpTo);
+      largest = Math.max(largest, events.length);
+      if (events.length > 0 && failed === undefined) {
+        for (const p of this.prepareExecutions(events)) this.publishCore(nc, p);
+        sentUpTo = events[events.length - 1]!.sequence;
+        const flushed = nc.flush();
+        // A lost connection rejects every waiting flush at once; this sees it a microtask
+        // later, before anything more is published on a connection that lost earlier batches.
+        flushed.catch((err: unknown) => { failed ??= err; });
+        inFlight.push({ sequences: events.map((e) => e.sequence), flushed });
+      }
+      const full = events.length === this.batchSize;
+      while (inFlight.length > 0 && (!full || inFlight.length >= this.pipelineDepth || failed !== undefined)) {
+        const oldest = inFlight.shift()!;
+        // Throws for the first batch the server may not have: it and all after it stay in the
+        // outbox and go out again from its head.
+        await oldest.flushed;
+        await store.ackOutbox(oldest.sequences);
+        this.options.onPublished?.(oldest.sequences.length);
+      }
+      if (!full || failed !== undefined || !this.running) break;
+    }
+    return largest;
+  }
+
   private publishCore(nc: NatsConnection, p: Prepared): void {
-    nc.publish(p.meta.subject, p.body, { headers: cloudEventHeaders(p.meta, this.options.source) });
+    nc.publish(p.meta.subject, p.body, { headers: preparedCloudEventHeaders(p.meta, this.options.source) });
   }
 
   /**

@@ -74,10 +74,18 @@ export interface Store {
   eventsAfter(afterSequence: number, limit: number): Promise<ExecutionEvent[]>;
   /** The highest sequence assigned so far (0 when none). */
   lastSequence(): Promise<number>;
-  /** Outbox events not yet accepted by NATS, oldest first. */
-  pendingOutbox(limit: number): Promise<ExecutionEvent[]>;
+  /**
+   * Outbox events not yet accepted by NATS, oldest first; with `afterSequence`, only those
+   * after it (a publisher with batches in flight reads on past what it has sent).
+   */
+  pendingOutbox(limit: number, afterSequence?: number): Promise<ExecutionEvent[]>;
   outboxSize(): Promise<number>;
-  /** Remove events from the outbox once NATS has accepted them. */
+  /**
+   * Remove events from the outbox once NATS has accepted them. The outbox is a queue in
+   * sequence order: acks take events off its head, so an event acked while an older one still
+   * waits may stay queued until that one is acked too (and may then be published once more:
+   * consumers dedupe by event id, JetStream by Nats-Msg-Id). The publisher acks in order.
+   */
   ackOutbox(sequences: number[]): Promise<void>;
   /** Outbox events dropped (oldest first) because the outbox was at its limit, since the store opened. */
   droppedOutboxEvents(): Promise<number>;

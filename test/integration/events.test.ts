@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { status as Status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -119,6 +120,74 @@ const children: ChildService[] = [];
 const servers: { destroy(): Promise<void> }[] = [];
 const connections: NatsConnection[] = [];
 const aborts: AbortController[] = [];
+
+/**
+ * A TCP hop between the service and NATS that the test can break: refuse connections
+ * (`down`), and cut the next connection after it has carried `cutAfterBytes` from the service,
+ * in the middle of whatever the service was sending (batches published, flushes not answered).
+ */
+class CuttableProxy {
+  private readonly sockets = new Set<Socket>();
+  up = true;
+  cutAfterBytes: number | undefined;
+  cuts = 0;
+
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(target: string): Promise<CuttableProxy> {
+    const { hostname, port } = new URL(target);
+    let proxy!: CuttableProxy;
+    const server = createServer((client) => proxy.accept(client, hostname, Number(port)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    proxy = new CuttableProxy(server, (server.address() as { port: number }).port);
+    servers.push(proxy);
+    return proxy;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Refuse new connections and drop the open ones. */
+  down(): void {
+    this.up = false;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private accept(client: Socket, host: string, port: number): void {
+    if (!this.up) {
+      client.destroy();
+      return;
+    }
+    const upstream = tcpConnect(port, host);
+    this.sockets.add(client).add(upstream);
+    const limit = this.cutAfterBytes;
+    this.cutAfterBytes = undefined;
+    let carried = 0;
+    const cut = () => { client.destroy(); upstream.destroy(); };
+    client.on('data', (chunk: Buffer) => {
+      if (limit !== undefined && carried + chunk.length > limit) {
+        // the part up to the limit goes through, the rest never arrives
+        upstream.write(chunk.subarray(0, limit - carried), () => { this.cuts++; cut(); });
+        carried = limit;
+        client.pause();
+        return;
+      }
+      carried += chunk.length;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    for (const s of [client, upstream]) {
+      s.on('error', cut);
+      s.on('close', () => { this.sockets.delete(s); cut(); });
+    }
+  }
+
+  async destroy(): Promise<void> {
+    this.down();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
 
 async function jetStreamServer(): Promise<JetStreamServer> {
   const s = await JetStreamServer.startSingle();
@@ -349,6 +418,59 @@ describe('events are never lost (issue 4)', () => {
     // Each status change of the connection was logged.
     assert.ok(svc.lines.some((l) => l.msg === 'nats disconnected' && l.level === 'warn'));
 
+    assert.deepEqual(await svc.stop('SIGTERM'), { code: 0, signal: null });
+  });
+
+  test('plain NATS: a backlog of thousands goes out in order, and a connection cut mid-drain loses none', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const js = await jetStreamServer();
+    const proxy = await CuttableProxy.start(js.url);
+    const svc = service(proxy.url); // no events stream: plain publishes, acked by flush
+    await svc.start();
+    await withSentinel(svc);
+    await svc.client.createTask({ task: publishTask('burst', `${svc.prefix}.jobs.burst`, NEVER) });
+    await outboxDrained(svc);
+
+    // Everything that reaches NATS, as a subscriber next to the server sees it.
+    const nc = await natsClient(js.url);
+    const received: Array<{ id: string; sequence: number }> = [];
+    nc.subscribe(`${svc.prefix}.executions.>`, {
+      callback: (err, m) => {
+        if (err !== null) return;
+        const id = assertCloudEvent(m.headers!, { type: m.headers!.get('ce-type'), subject: m.headers!.get('ce-subject'), node: svc.nodeName }, `message ${received.length}`);
+        const body = m.json<EventBody>();
+        assert.equal(body.id, id);
+        received.push({ id, sequence: Number(body.sequence) });
+      },
+    });
+    await nc.flush();
+
+    proxy.down();
+    await svc.waitForLine((l) => l.msg === 'nats disconnected', 5_000, "'nats disconnected'");
+    const runs = 1_500;
+    await runMany(runs, 32, () => svc.client.runTask({ name: 'burst' }));
+    await eventually(async () => ((await metric(svc, 'cronplane_outbox_events')) >= runs * 3 ? true : undefined), 20_000, 'the backlog in the outbox');
+
+    // Back, but the first connection breaks after ~1.5 batches of events: some of what was
+    // sent arrives, flushes in flight never come back, and the publisher must start over.
+    proxy.cutAfterBytes = 450_000;
+    proxy.up = true;
+    await eventually(() => (proxy.cuts === 1 ? true : undefined), 15_000, 'the connection cut mid-drain');
+    await outboxDrained(svc, 20_000);
+
+    const history = (await historyViaWatch(svc)).filter((e) => e.task === 'burst');
+    assert.equal(history.length, runs * 3);
+    await eventually(() => (received.filter((r) => r.sequence <= history[history.length - 1]!.sequence).length >= history.length ? true : undefined), 5_000, 'every event at the subscriber');
+    const firsts: number[] = [];
+    const seen = new Set<string>();
+    for (const r of received) {
+      if (seen.has(r.id)) continue;
+      seen.add(r.id);
+      firsts.push(r.sequence);
+    }
+    assert.deepEqual(history.filter((e) => !seen.has(e.id)).map((e) => e.sequence), [], 'missing on NATS');
+    assert.deepEqual(firsts, [...firsts].sort((a, b) => a - b), 'first copies in sequence order');
+    // What the cut interrupted was sent again: proof that nothing was acked before its flush came back.
+    assert.ok(received.length > seen.size, `re-sent after the cut: ${received.length - seen.size}`);
     assert.deepEqual(await svc.stop('SIGTERM'), { code: 0, signal: null });
   });
 

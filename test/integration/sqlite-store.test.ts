@@ -16,7 +16,7 @@ import {
 import type { Execution, ExecutionState, Trigger } from '../../src/domain/execution.js';
 import { EMPTY_TASK_FILTER, type TaskFilter } from '../../src/domain/task-filter.js';
 import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
-import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
@@ -523,6 +523,132 @@ describe('SqliteStore: recordExecution', () => {
       assert.deepEqual((await store.eventsAfter(0, 100)).map((e) => e.sequence), [9, 10, 11]);
       assert.equal(await store.lastSequence(), 11);
       assert.deepEqual((await store.pendingOutbox(10)).map((e) => e.sequence), [11]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SqliteStore: the outbox watermark', () => {
+  test('acks take events off the head in order; an ack behind a waiting event leaves it queued', async () => {
+    const { store, path } = openFresh();
+    try {
+      const execution = makeExecution({ taskName: 'a', scheduledTime: T0, state: 'RUNNING' });
+      for (let i = 0; i < 6; i++) assert.ok(await store.recordExecution(execution, eventMeta()));
+      await store.ackOutbox([2, 3]);
+      assert.equal(await store.outboxSize(), 6, '1 still waits, so 2 and 3 stay queued behind it');
+      assert.deepEqual((await store.pendingOutbox(10)).map((e) => e.sequence), [1, 2, 3, 4, 5, 6]);
+      await store.ackOutbox([1, 2, 3]);
+      assert.equal(await store.outboxSize(), 3);
+      assert.deepEqual((await store.pendingOutbox(2, 4)).map((e) => e.sequence), [5, 6], 'reading on past what was sent');
+      assert.deepEqual((await store.pendingOutbox(10, 1)).map((e) => e.sequence), [4, 5, 6], 'never behind the watermark');
+      await store.ackOutbox([4, 1, 2]);
+      assert.equal(await store.outboxSize(), 2, 'old sequences are ignored');
+      await store.close();
+
+      const reopened = SqliteStore.open(path);
+      try {
+        assert.equal(await reopened.outboxSize(), 2, 'the watermark survives a restart');
+        assert.deepEqual((await reopened.pendingOutbox(10)).map((e) => e.sequence), [5, 6]);
+        await reopened.ackOutbox([5, 6]);
+        assert.equal(await reopened.outboxSize(), 0);
+        assert.ok(await reopened.recordExecution(execution, eventMeta()));
+        assert.deepEqual((await reopened.pendingOutbox(10)).map((e) => e.sequence), [7]);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a file of the previous schema keeps every waiting outbox row when it is upgraded', async () => {
+    const path = freshPath();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dirname(path), { recursive: true });
+    const old = new Database(path);
+    old.pragma('journal_mode = WAL');
+    // schema version 2: the outbox as one row per waiting event
+    for (let version = 0; version < 2; version++) {
+      old.exec(MIGRATIONS[version]!);
+      old.pragma(`user_version = ${version + 1}`);
+    }
+    const insertEvent = old.prepare('INSERT INTO events (id, task_name, time, execution) VALUES (?, ?, ?, ?)');
+    const stored = (i: number) => JSON.stringify({
+      id: `old-${i}`, taskName: 'a', scheduledTime: T0 + i, startTime: null, endTime: null, state: 'PENDING',
+      attempt: 0, trigger: 'SCHEDULE', error: '', node: 'n', attempts: [], output: '',
+    });
+    for (let i = 1; i <= 8; i++) insertEvent.run(`ev-${i}`, 'a', T0 + i, stored(i));
+    // 1-3 were published; 4, 5, 7, 8 wait; 6 was acked out of order
+    for (const sequence of [4, 5, 7, 8]) old.prepare('INSERT INTO outbox (sequence) VALUES (?)').run(sequence);
+    old.close();
+
+    const store = SqliteStore.open(path);
+    try {
+      const pending = await store.pendingOutbox(100);
+      assert.deepEqual(pending.map((e) => e.sequence), [4, 5, 6, 7, 8], 'nothing that waited is lost (6 goes out once more)');
+      assert.deepEqual(pending.map((e) => e.id), ['ev-4', 'ev-5', 'ev-6', 'ev-7', 'ev-8']);
+      assert.equal(pending[0]!.execution.id, 'old-4');
+      assert.equal(await store.outboxSize(), 5);
+      assert.equal(await store.lastSequence(), 8);
+      const next = await store.recordExecution(makeExecution({ taskName: 'a', scheduledTime: T0 + 100 }), eventMeta(), { claim: true });
+      assert.equal(next!.sequence, 9);
+      await store.ackOutbox([4, 5, 6, 7, 8, 9]);
+      assert.equal(await store.outboxSize(), 0);
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    try {
+      assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+      assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name = 'outbox'").all(), [], 'the old table is gone');
+    } finally {
+      check.close();
+    }
+  });
+
+  test('an empty outbox of the previous schema starts the watermark at the last sequence', async () => {
+    const path = freshPath();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dirname(path), { recursive: true });
+    const old = new Database(path);
+    for (let version = 0; version < 2; version++) {
+      old.exec(MIGRATIONS[version]!);
+      old.pragma(`user_version = ${version + 1}`);
+    }
+    const insertEvent = old.prepare('INSERT INTO events (id, task_name, time, execution) VALUES (?, ?, ?, ?)');
+    for (let i = 1; i <= 3; i++) insertEvent.run(`ev-${i}`, 'a', T0, '{}');
+    old.prepare('DELETE FROM events WHERE sequence = 3').run(); // the newest pruned: the sequence still counts
+    old.close();
+    const store = SqliteStore.open(path);
+    try {
+      assert.equal(await store.outboxSize(), 0);
+      assert.deepEqual(await store.pendingOutbox(10), []);
+      const next = await store.recordExecution(makeExecution({ taskName: 'a', scheduledTime: T0 }), eventMeta(), { claim: true });
+      assert.equal(next!.sequence, 4);
+      assert.deepEqual((await store.pendingOutbox(10)).map((e) => e.sequence), [4]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('pruning never passes the watermark, and catches up in bounded steps once NATS is back', async () => {
+    const { store } = openFresh({ eventRetention: 10 });
+    try {
+      const execution = makeExecution({ taskName: 'a', scheduledTime: T0, state: 'RUNNING' });
+      for (let i = 0; i < 300; i++) assert.ok(await store.recordExecution(execution, eventMeta()));
+      assert.equal((await store.eventsAfter(0, 1000)).length, 300, 'nothing acked, nothing pruned');
+      await store.ackOutbox((await store.pendingOutbox(1000)).map((e) => e.sequence).slice(0, 250));
+      assert.equal(await store.outboxSize(), 50);
+      // one run every retention/10 = 1 event, at most 10 intervals (10 events) per run
+      assert.ok(await store.recordExecution(execution, eventMeta()));
+      assert.deepEqual((await store.eventsAfter(0, 1)).map((e) => e.sequence), [11]);
+      for (let i = 0; i < 30; i++) assert.ok(await store.recordExecution(execution, eventMeta()));
+      const kept = (await store.eventsAfter(0, 1000)).map((e) => e.sequence);
+      assert.equal(kept[0], 251, 'pruned up to the watermark, not beyond');
+      assert.equal(kept[kept.length - 1], 331);
+      assert.equal(await store.outboxSize(), 81);
+      assert.deepEqual((await store.pendingOutbox(1))[0]!.sequence, 251);
     } finally {
       await store.close();
     }

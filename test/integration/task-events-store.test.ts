@@ -65,7 +65,15 @@ test('the outbox is bounded: beyond the limit the oldest waiting events give way
   const pending = await store.pendingOutbox(100);
   assert.deepEqual(pending.map((e) => e.id), Array.from({ length: 10 }, (_, i) => `ev${i + 15}`), 'the newest ten are kept, in order');
   assert.equal((await store.eventsAfter(0, 100)).length, 25, 'the replay history still has every event');
-  await store.ackOutbox(pending.map((e) => e.sequence));
-  assert.equal(await store.outboxSize(), 0);
   await store.close();
+
+  const reopened = SqliteStore.open(join(dir, 'b.db'), { outboxLimit: 10 });
+  assert.equal(await reopened.outboxSize(), 10, 'what was dropped stays dropped after a restart');
+  assert.deepEqual((await reopened.pendingOutbox(100)).map((e) => e.id), pending.map((e) => e.id));
+  await reopened.recordExecution(execution('x25', 25_000), { id: 'ev25', time: 25 }, { claim: true });
+  assert.equal(await reopened.droppedOutboxEvents(), 1, 'counted since the store opened');
+  assert.deepEqual((await reopened.pendingOutbox(100)).map((e) => e.id), [...pending.slice(1).map((e) => e.id), 'ev25']);
+  await reopened.ackOutbox((await reopened.pendingOutbox(100)).map((e) => e.sequence));
+  assert.equal(await reopened.outboxSize(), 0);
+  await reopened.close();
 });

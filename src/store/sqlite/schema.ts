@@ -65,6 +65,22 @@ export const MIGRATIONS: readonly string[] = [
     task      TEXT NOT NULL
   );
   `,
+  `
+  -- The execution-event outbox as a watermark instead of a row per event: events are published
+  -- in sequence order, so "every event up to sequence N has left the outbox" is one number
+  -- (NATS has them, or they were dropped at the outbox limit); the events above it wait.
+  -- Waiting rows of the old outbox stay waiting: the watermark starts below the oldest one (an
+  -- event acked out of order above it is published once more; consumers dedupe by event id).
+  CREATE TABLE outbox_watermark (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    published INTEGER NOT NULL
+  );
+  INSERT INTO outbox_watermark (id, published) VALUES (1, COALESCE(
+    (SELECT MIN(sequence) - 1 FROM outbox),
+    (SELECT seq FROM sqlite_sequence WHERE name = 'events'),
+    0));
+  DROP TABLE outbox;
+  `,
 ];
 
 /** The schema version this code writes. */

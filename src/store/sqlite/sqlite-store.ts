@@ -109,7 +109,6 @@ function prepareStatements(db: Database.Database) {
         trigger = excluded.trigger, state = excluded.state, json = excluded.json`),
     insertEvent: db.prepare<{ id: string; taskName: string; time: number; execution: string }>(`
       INSERT INTO events (id, task_name, time, execution) VALUES (@id, @taskName, @time, @execution)`),
-    insertOutbox: db.prepare<[number]>('INSERT INTO outbox (sequence) VALUES (?)'),
     getExecution: db.prepare<[string], JsonRow>('SELECT json FROM executions WHERE id = ?'),
     lastOccurrence: db.prepare<[string], { t: number | null }>(`
       SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND trigger != 'MANUAL'`),
@@ -122,14 +121,16 @@ function prepareStatements(db: Database.Database) {
       `SELECT ${EVENT_COLUMNS} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?`,
     ),
     lastSequence: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
-    pendingOutbox: db.prepare<[number], EventRow>(`
-      SELECT e.sequence AS sequence, e.id AS id, e.time AS time, e.execution AS execution
-      FROM outbox o JOIN events e ON e.sequence = o.sequence
-      ORDER BY o.sequence LIMIT ?`),
-    outboxSize: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM outbox'),
-    ackOutbox: db.prepare<[number]>('DELETE FROM outbox WHERE sequence = ?'),
-    dropOldestOutbox: db.prepare<[number]>(
-      'DELETE FROM outbox WHERE sequence IN (SELECT sequence FROM outbox ORDER BY sequence LIMIT ?)',
+    // The outbox: every event above the watermark waits for NATS (see schema.ts).
+    watermark: db.prepare<[], { published: number }>('SELECT published FROM outbox_watermark WHERE id = 1'),
+    setWatermark: db.prepare<[number]>('UPDATE outbox_watermark SET published = ? WHERE id = 1'),
+    countAbove: db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM events WHERE sequence > ?'),
+    sequencesAbove: db.prepare<[number, number], number>(
+      'SELECT sequence FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?',
+    ).pluck(),
+    /** The sequence of the (offset+1)-th waiting event after the watermark. */
+    nthAbove: db.prepare<[number, number], { sequence: number }>(
+      'SELECT sequence FROM events WHERE sequence > ? ORDER BY sequence LIMIT 1 OFFSET ?',
     ),
 
     insertTaskEvent: db.prepare<{ id: string; taskName: string; change: string; time: number; task: string }>(`
@@ -182,10 +183,12 @@ export class SqliteStore implements Store {
   private readonly historyPruner: HistoryPruner;
   private readonly eventPruner: EventPruner;
   private readonly writes: GroupCommit;
-  private readonly ackTransaction: (sequences: number[]) => void;
+  private readonly ackTransaction: (published: number, acked: number) => void;
   private readonly ackTaskTransaction: (sequences: number[]) => void;
   private readonly outboxLimit: number;
-  /** Rows in each outbox, kept in memory so the limit check costs no COUNT per write. */
+  /** Outbox watermark: every event at or below it has left the outbox (schema.ts). */
+  private published: number;
+  /** Events waiting in each outbox, kept in memory so the limit check costs no COUNT per write. */
   private outboxCount: number;
   private taskOutboxCount: number;
   private dropped = 0;
@@ -207,13 +210,16 @@ export class SqliteStore implements Store {
     // IMMEDIATE: take the write lock up front, so no other connection to the file can make
     // this transaction fail half-way when it upgrades from reading to writing.
     this.outboxLimit = positiveInteger('outboxLimit', options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
-    this.outboxCount = this.statements.outboxSize.get()!.n;
+    this.published = this.statements.watermark.get()!.published;
+    this.outboxCount = this.statements.countAbove.get(this.published)!.n;
     this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
     // Inside the batch transaction each write is a nested transaction, i.e. a savepoint.
     const nested = db.transaction((write: () => unknown) => write());
     this.writes = new GroupCommit(nested, (run) => nested.immediate(run));
-    this.ackTransaction = db.transaction((sequences: number[]) => {
-      for (const sequence of sequences) this.outboxCount -= this.statements.ackOutbox.run(sequence).changes;
+    this.ackTransaction = db.transaction((published: number, acked: number) => {
+      this.statements.setWatermark.run(published);
+      this.published = published;
+      this.outboxCount -= acked;
     }).immediate;
     this.ackTaskTransaction = db.transaction((sequences: number[]) => {
       for (const sequence of sequences) this.taskOutboxCount -= this.statements.ackTaskEvent.run(sequence).changes;
@@ -318,7 +324,14 @@ export class SqliteStore implements Store {
         .get('INSERT INTO events (sequence, id, task_name, time, execution) VALUES (?, ?, ?, ?, ?)')
         .run(event.sequence, event.id, execution.taskName, event.time, json);
       if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
-      this.eventPruner.eventAdded(event.sequence);
+      // Nothing to publish: when no event of this store's own waits, the watermark follows the
+      // replicated events, so they never count as waiting. (A store is either a replica's read
+      // model or the recording store with an outbox, not both.)
+      if (this.outboxCount === 0 && event.sequence > this.published) {
+        this.statements.setWatermark.run(event.sequence);
+        this.published = event.sequence;
+      }
+      this.eventPruner.eventAdded(event.sequence, this.published);
       return true;
     }).immediate();
   }
@@ -405,9 +418,10 @@ export class SqliteStore implements Store {
     return this.statements.lastSequence.get()?.seq ?? 0;
   }
 
-  async pendingOutbox(limit: number): Promise<ExecutionEvent[]> {
+  async pendingOutbox(limit: number, afterSequence?: number): Promise<ExecutionEvent[]> {
     this.ensureOpen();
-    return this.statements.pendingOutbox.all(rowLimit(limit)).map(eventFromRow);
+    const after = afterSequence === undefined ? this.published : Math.max(this.published, afterSequence);
+    return this.statements.eventsAfter.all(after, rowLimit(limit)).map(eventFromRow);
   }
 
   /** Both outboxes: execution events and task events waiting for NATS. */
@@ -416,10 +430,25 @@ export class SqliteStore implements Store {
     return this.outboxCount + this.taskOutboxCount;
   }
 
-  /** Unknown or already acked sequences are ignored. */
+  /**
+   * Moves the watermark over the waiting events at the head of the outbox that are in
+   * `sequences`, stopping at the first one that is not. Unknown or already acked sequences are
+   * ignored; one acked behind an event still waiting stays queued (see the Store interface).
+   * One indexed range read and one row update, however many events.
+   */
   async ackOutbox(sequences: number[]): Promise<void> {
     this.ensureOpen();
-    if (sequences.length > 0) this.ackTransaction(sequences);
+    const acked = sequences.filter((s) => s > this.published).sort((a, b) => a - b);
+    if (acked.length === 0) return;
+    // The head of the outbox, as long as the acked list (duplicates only make it longer).
+    const head = this.statements.sequencesAbove.all(this.published, acked.length);
+    let count = 0;
+    for (let i = 0; i < acked.length && count < head.length; i++) {
+      if (acked[i] === head[count]) count++;
+      else if (acked[i]! > head[count]!) break; // a waiting event that was not acked
+      // else a duplicate or an unknown sequence below the next waiting one: skip it
+    }
+    if (count > 0) this.ackTransaction(head[count - 1]!, count);
   }
 
   async droppedOutboxEvents(): Promise<number> {
@@ -529,16 +558,20 @@ export class SqliteStore implements Store {
       this.statements.insertEvent.run({ id: event.id, taskName: execution.taskName, time: event.time, execution: json })
         .lastInsertRowid,
     );
-    this.statements.insertOutbox.run(sequence);
+    // Above the watermark, the new event waits in the outbox: nothing more to write for it.
     this.outboxCount++;
     const excess = this.outboxCount - this.outboxLimit;
     if (excess > 0) {
-      // At the limit the oldest waiting events give way: the history (and watch replay) keeps them.
-      this.outboxCount -= this.statements.dropOldestOutbox.run(excess).changes;
+      // At the limit the oldest waiting events give way (the watermark moves past them): the
+      // history (and watch replay) keeps them.
+      const last = this.statements.nthAbove.get(this.published, excess - 1)!.sequence;
+      this.statements.setWatermark.run(last);
+      this.published = last;
+      this.outboxCount -= excess;
       this.dropped += excess;
     }
     if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
-    this.eventPruner.eventAdded(sequence);
+    this.eventPruner.eventAdded(sequence, this.published);
     // Decoded from what was written: the caller's object may change later, the event may not.
     return { sequence, id: event.id, time: event.time, execution: executionFromJson(json) };
   }

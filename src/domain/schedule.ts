@@ -8,9 +8,27 @@ import { effectiveTimeZone, type ScheduleSpec } from './task.js';
  * (a global registry), never a croner timer: the engine owns the one timer.
  */
 
-/** A compiled, valid schedule: answers "when next?" in epoch ms (whole seconds). */
+/** The per-schedule memo of `next` has 2^MEMO_BITS slots. */
+const MEMO_BITS = 5;
+const MEMO_SLOTS = 1 << MEMO_BITS;
+const MEMO_EMPTY = Number.NaN;
+/** Stored for "never fires again", which `undefined` cannot be in a Float64Array. */
+const MEMO_NEVER = Number.NEGATIVE_INFINITY;
+
+/**
+ * A compiled, valid schedule: answers "when next?" in epoch ms (whole seconds).
+ *
+ * `next` is memoised: croner's answer depends only on the whole second of `after` (it starts
+ * from the following whole second), so one small direct-mapped table per schedule, keyed by
+ * that second, turns the many identical questions asked about tasks sharing a schedule (a
+ * ListTasks page's next run times, ten thousand tasks firing on the same second) into one
+ * croner call each. A zoned step costs about 50 us through Intl; a hit is a few ns.
+ */
 export class Schedule {
   readonly #cron: Cron;
+  /** Whole seconds of `after` (NaN = empty slot) and the answers, by slot. Allocated on first use. */
+  #memoKeys: Float64Array | undefined;
+  #memoValues: Float64Array | undefined;
 
   /** Use compileSchedule: it validates and shares instances. */
   constructor(
@@ -25,13 +43,33 @@ export class Schedule {
 
   /** The first occurrence strictly after `afterMs`; undefined when the schedule never fires again. */
   next(afterMs: number): number | undefined {
+    const second = Math.floor(afterMs / 1000);
+    let keys = this.#memoKeys;
+    let values = this.#memoValues;
+    if (keys === undefined || values === undefined) {
+      keys = this.#memoKeys = new Float64Array(MEMO_SLOTS).fill(MEMO_EMPTY);
+      values = this.#memoValues = new Float64Array(MEMO_SLOTS);
+    }
+    const slot = memoSlot(second);
+    if (keys[slot] === second) {
+      const known = values[slot]!;
+      return known === MEMO_NEVER ? undefined : known;
+    }
+    // Computed from the whole second, so the answer is the same for every `after` inside it.
+    const time = this.#compute(second * 1000);
+    keys[slot] = second;
+    values[slot] = time ?? MEMO_NEVER;
+    return time;
+  }
+
+  #compute(afterMs: number): number | undefined {
     let from = afterMs;
     // croner promises "strictly after"; the loop only guards against a regression in that promise.
     for (let guard = 0; guard < 3; guard++) {
       const date = this.#cron.nextRun(new Date(from));
       if (date === null) return undefined;
       const time = date.getTime();
-      if (time > afterMs) return time;
+      if (time > afterMs + 999) return time;
       from = time + 1000;
     }
     return undefined;
@@ -49,6 +87,13 @@ export class Schedule {
     }
     return times;
   }
+}
+
+/** Spreads consecutive seconds and multiples of an hour or a day over the slots. */
+function memoSlot(second: number): number {
+  const low = second | 0;
+  const high = (second / 4294967296) | 0;
+  return Math.imul(low ^ high, 0x9e3779b1) >>> (32 - MEMO_BITS);
 }
 
 const CACHE_LIMIT = 10_000;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Cron } from 'croner';
 import { InvalidScheduleError } from '../../src/domain/errors.js';
 import { compileSchedule, normalizeCron, type Schedule } from '../../src/domain/schedule.js';
 
@@ -272,4 +273,65 @@ describe('schedule validation names the field at fault', () => {
     const [v] = violations('0 0 LW,1 * *');
     assert.match(v?.description ?? '', /^invalid cron expression: .*LW/);
   });
+});
+
+describe('Schedule.next memo', () => {
+  /** croner as src/domain/schedule.ts configures it, without any memo: the reference. */
+  function reference(cron: string, timeZone: string): (afterMs: number) => number | undefined {
+    const utc = timeZone === '' || timeZone === 'UTC';
+    const raw = new Cron(cron.toUpperCase(), {
+      paused: true,
+      ...(utc ? { utcOffset: 0 } : { timezone: timeZone }),
+      sloppyRanges: true,
+      domAndDow: false,
+      fixedTimeRule: 'no-wildcard',
+    });
+    return (afterMs) => {
+      const date = raw.nextRun(new Date(afterMs));
+      return date === null ? undefined : date.getTime();
+    };
+  }
+
+  /** Deterministic pseudo-random numbers, so a failure replays. */
+  function lcg(seed: number): () => number {
+    let x = seed >>> 0;
+    return () => {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      return x / 4294967296;
+    };
+  }
+
+  const cases: [string, string][] = [
+    ['30 2 * * *', 'Europe/Berlin'],
+    ['30 2 * * *', 'America/New_York'],
+    ['*/20 1-3 * * *', 'America/New_York'],
+    ['0 * * * *', ''],
+    ['* * * * * *', ''],
+    ['15 */7 * * * *', 'Europe/Berlin'],
+    ['0 0 12 1 1 * 2027-2028', ''],
+  ];
+  for (const [cron, zone] of cases) {
+    test(`answers exactly what croner answers, at any millisecond: ${cron} ${zone || 'UTC'}`, () => {
+      const schedule = compileSchedule({ cron, timeZone: zone });
+      const expected = reference(cron, zone);
+      const random = lcg(cron.length * 31 + zone.length);
+      // Around both 2026 DST changes of Europe and the US, and anywhere in 2026-2029.
+      const windows = [at('2026-03-08T05:00:00Z'), at('2026-03-29T00:00:00Z'), at('2026-10-25T00:00:00Z'), at('2026-11-01T04:00:00Z')];
+      for (let i = 0; i < 3000; i++) {
+        const base = i % 3 === 0 ? at('2026-01-01T00:00:00Z') + random() * 4 * 365 * 86_400_000 : windows[i % windows.length]! + random() * 4 * 3_600_000;
+        // Whole seconds, sub-second instants, and the same second asked twice (a memo hit).
+        const after = i % 2 === 0 ? Math.floor(base / 1000) * 1000 : base;
+        assert.equal(schedule.next(after), expected(after), `${cron} ${zone} after ${new Date(after).toISOString()}`);
+        assert.equal(schedule.next(after + (i % 7) * 100), expected(after + (i % 7) * 100));
+      }
+      // Walking a chain, as nextTimes and the engine do, agrees step by step.
+      let from = at('2026-03-01T00:00:00Z');
+      for (let i = 0; i < 200; i++) {
+        const want = expected(from);
+        assert.equal(schedule.next(from), want);
+        if (want === undefined) break;
+        from = want;
+      }
+    });
+  }
 });

@@ -8,10 +8,8 @@ import { effectiveTimeZone, type ScheduleSpec } from './task.js';
  * (a global registry), never a croner timer: the engine owns the one timer.
  */
 
-/** The per-schedule memo of `next` has 2^MEMO_BITS slots. */
-const MEMO_BITS = 5;
-const MEMO_SLOTS = 1 << MEMO_BITS;
-const MEMO_EMPTY = Number.NaN;
+/** Entries in the per-schedule memo of `next`. */
+const MEMO_SIZE = 16;
 /** Stored for "never fires again", which `undefined` cannot be in a Float64Array. */
 const MEMO_NEVER = Number.NEGATIVE_INFINITY;
 
@@ -19,16 +17,20 @@ const MEMO_NEVER = Number.NEGATIVE_INFINITY;
  * A compiled, valid schedule: answers "when next?" in epoch ms (whole seconds).
  *
  * `next` is memoised: croner's answer depends only on the whole second of `after` (it starts
- * from the following whole second), so one small direct-mapped table per schedule, keyed by
- * that second, turns the many identical questions asked about tasks sharing a schedule (a
- * ListTasks page's next run times, ten thousand tasks firing on the same second) into one
- * croner call each. A zoned step costs about 50 us through Intl; a hit is a few ns.
+ * from the following whole second), so a small table per schedule, keyed by that second,
+ * turns the many identical questions asked about tasks sharing a schedule (a ListTasks page's
+ * next run times, ten thousand tasks firing on the same second) into one croner call each. A
+ * zoned step costs about 50 us through Intl; a hit is a scan of 16 numbers. The table evicts
+ * by the clock (second chance) rule, so the keys asked again and again (a chain of next run
+ * times) stay while each new "now" passes through.
  */
 export class Schedule {
   readonly #cron: Cron;
-  /** Whole seconds of `after` (NaN = empty slot) and the answers, by slot. Allocated on first use. */
+  /** Whole seconds of `after` (NaN = empty), the answers, and the clock's reference bits. Allocated on first use. */
   #memoKeys: Float64Array | undefined;
   #memoValues: Float64Array | undefined;
+  #memoUsed: Uint8Array | undefined;
+  #memoHand = 0;
 
   /** Use compileSchedule: it validates and shares instances. */
   constructor(
@@ -46,19 +48,29 @@ export class Schedule {
     const second = Math.floor(afterMs / 1000);
     let keys = this.#memoKeys;
     let values = this.#memoValues;
-    if (keys === undefined || values === undefined) {
-      keys = this.#memoKeys = new Float64Array(MEMO_SLOTS).fill(MEMO_EMPTY);
-      values = this.#memoValues = new Float64Array(MEMO_SLOTS);
+    let used = this.#memoUsed;
+    if (keys === undefined || values === undefined || used === undefined) {
+      keys = this.#memoKeys = new Float64Array(MEMO_SIZE).fill(Number.NaN);
+      values = this.#memoValues = new Float64Array(MEMO_SIZE);
+      used = this.#memoUsed = new Uint8Array(MEMO_SIZE);
     }
-    const slot = memoSlot(second);
-    if (keys[slot] === second) {
-      const known = values[slot]!;
-      return known === MEMO_NEVER ? undefined : known;
+    for (let i = 0; i < MEMO_SIZE; i++) {
+      if (keys[i] === second) {
+        used[i] = 1;
+        const known = values[i]!;
+        return known === MEMO_NEVER ? undefined : known;
+      }
     }
     // Computed from the whole second, so the answer is the same for every `after` inside it.
     const time = this.#compute(second * 1000);
-    keys[slot] = second;
-    values[slot] = time ?? MEMO_NEVER;
+    let hand = this.#memoHand;
+    while (used[hand] === 1) {
+      used[hand] = 0;
+      hand = (hand + 1) % MEMO_SIZE;
+    }
+    keys[hand] = second;
+    values[hand] = time ?? MEMO_NEVER;
+    this.#memoHand = (hand + 1) % MEMO_SIZE;
     return time;
   }
 
@@ -87,13 +99,6 @@ export class Schedule {
     }
     return times;
   }
-}
-
-/** Spreads consecutive seconds and multiples of an hour or a day over the slots. */
-function memoSlot(second: number): number {
-  const low = second | 0;
-  const high = (second / 4294967296) | 0;
-  return Math.imul(low ^ high, 0x9e3779b1) >>> (32 - MEMO_BITS);
 }
 
 const CACHE_LIMIT = 10_000;

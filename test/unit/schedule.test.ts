@@ -335,3 +335,43 @@ describe('Schedule.next memo', () => {
     });
   }
 });
+
+describe('Schedule.next memo hits', () => {
+  /** Counts croner's nextRun calls made while `fn` runs. */
+  function cronerCalls(fn: () => void): number {
+    const original = Cron.prototype.nextRun;
+    let calls = 0;
+    Cron.prototype.nextRun = function (this: Cron, ...args: Parameters<Cron['nextRun']>) {
+      calls++;
+      return original.apply(this, args);
+    };
+    try {
+      fn();
+    } finally {
+      Cron.prototype.nextRun = original;
+    }
+    return calls;
+  }
+
+  test('the same chain of next times asked for many tasks costs croner once per link', () => {
+    const schedule = compileSchedule({ cron: '17 3 * * *', timeZone: 'Europe/Berlin' });
+    const from = at('2026-05-01T10:00:00.250Z');
+    const calls = cronerCalls(() => {
+      for (let task = 0; task < 1000; task++) assert.equal(schedule.nextTimes(from + (task % 700), 5).length, 5);
+    });
+    assert.equal(calls, 5);
+  });
+
+  test('a new "now" every second does not push out the links asked for again and again', () => {
+    const schedule = compileSchedule({ cron: '41 * * * *', timeZone: 'America/New_York' });
+    const start = at('2026-05-01T10:00:00Z');
+    const anchor = at('2026-05-02T00:00:00Z');
+    const calls = cronerCalls(() => {
+      for (let s = 0; s < 60; s++) {
+        schedule.next(start + s * 1000); // "now", a new key each second
+        assert.equal(schedule.nextTimes(anchor, 5).length, 5); // a start_time shared by many tasks
+      }
+    });
+    assert.equal(calls, 60 + 5);
+  });
+});

@@ -96,12 +96,15 @@ async function main(): Promise<void> {
     const meter = new CpuMeter(service.pid);
     meter.start();
     window.from = monotonicMicros();
+    const clientCpu = process.cpuUsage();
     const r = await runLoad(op('m'), { concurrency, maxOps: 10_000_000, maxMs: seconds * 1000 });
     window.to = monotonicMicros();
+    const used = process.cpuUsage(clientCpu);
+    const clientPercent = ((used.user + used.system) / 1000 / r.elapsedMs) * 100;
     const cpu = meter.stop()?.percent;
     process.stdout.write(
-      `${formatTable(['method', 'conc.', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'CPU %'], [
-        [method, String(concurrency), fmt(r.opsPerSec), fmt(r.latency.p50), fmt(r.latency.p99), fmt(r.latency.max), String(r.errors), fmt(cpu)],
+      `${formatTable(['method', 'conc.', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'CPU %', 'client CPU %'], [
+        [method, String(concurrency), fmt(r.opsPerSec), fmt(r.latency.p50), fmt(r.latency.p99), fmt(r.latency.max), String(r.errors), fmt(cpu), fmt(clientPercent)],
       ])}\n`,
     );
     if (r.errors > 0) log(`focus: first error: ${r.firstError}`);

@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   const loaded = perItem(n, (i) => taskFromJson(json[i]!));
   const pool = new SharedTaskParts();
   const shared = perItem(n, (i) => pool.share(taskFromJson(json[i]!)));
+  const adopting = new SharedTaskParts();
+  const adopted = perItem(n, (i) => adopting.adopt(taskFromJson(json[i]!)));
   // The engine's bookkeeping per task as engine.ts keeps it (tasks map entry + TaskEntry + heap slot), tasks excluded.
   const tasks = shared.held;
   const before = heapUsed();
@@ -94,11 +96,12 @@ async function main(): Promise<void> {
 
   process.stdout.write(`${formatTable(['what, per task', 'heap B'], [
     ['Task as taskFromJson decodes it', fmt(loaded.bytes)],
-    ['Task with SharedTaskParts', fmt(shared.bytes)],
+    ['Task with SharedTaskParts.share', fmt(shared.bytes)],
+    ['Task with SharedTaskParts.adopt', fmt(adopted.bytes)],
     ['engine bookkeeping (map entry, TaskEntry, heap slot)', fmt(engineBytes)],
   ])}\n`);
   // Keep everything alive until measured.
-  if (loaded.held.length + entries.size + heapKeys.length + heapTimes.length + heapIndex.size === 0) process.stdout.write('\n');
+  if (loaded.held.length + adopted.held.length + entries.size + heapKeys.length + heapTimes.length + heapIndex.size === 0) process.stdout.write('\n');
 }
 
 if (isMain(import.meta.url)) {

@@ -73,3 +73,20 @@ describe('SharedTaskParts', () => {
     assert.ok(!Object.isFrozen(t1.labels), 'the input keeps its own objects');
   });
 });
+
+describe('SharedTaskParts.adopt', () => {
+  test('replaces the parts of a task only its caller holds, in place: equal values, shared instances', () => {
+    const pool = new SharedTaskParts();
+    const fresh = [task('x1'), task('x2'), task('x3', {}, { kind: 'http', url: 'https://example.com/h', method: 'POST', headers: { A: 'b' }, body: new Uint8Array(3), successCodes: [] })];
+    const copies = fresh.map((t) => structuredClone(t));
+    const adopted = fresh.map((t) => pool.adopt(t));
+    adopted.forEach((t, i) => {
+      assert.equal(t, fresh[i], 'the same object');
+      assert.deepStrictEqual(t, copies[i]);
+    });
+    assert.equal(adopted[0]!.labels, adopted[1]!.labels);
+    assert.equal(adopted[0]!.schedule, adopted[2]!.schedule);
+    assert.equal(adopted[0]!.action.headers, NO_ENTRIES);
+    assert.equal(pool.share(task('x4')).labels, adopted[0]!.labels, 'one pool for both ways');
+  });
+});

@@ -25,6 +25,8 @@ export interface RpcOptions {
   concurrencies: number[];
   /** Tasks present before measuring (GetTask picks among them, ListTasks pages them). */
   preload: number;
+  /** Also measure an echo server that answers the canned bytes without encoding them (the transport alone). */
+  bytesEcho?: boolean;
 }
 
 export interface RpcRow {
@@ -33,6 +35,9 @@ export interface RpcRow {
   cronplane: LoadResult & { cpuPercent?: number; otherCpuPercent: number };
   echo: LoadResult & { cpuPercent?: number; otherCpuPercent: number };
   ratio: number;
+  /** With bytesEcho: the echo that answers pre-encoded bytes, and cronplane's ratio to it. */
+  bytesEcho?: LoadResult & { cpuPercent?: number; otherCpuPercent: number };
+  bytesRatio?: number;
   codeStamp: string;
 }
 
@@ -50,6 +55,8 @@ export async function runRpc(opts: RpcOptions): Promise<RpcRow[]> {
   });
   let echo: ReturnType<typeof spawnNode> | undefined;
   let echoClient: RawSchedulerClient | undefined;
+  let bytesEcho: ReturnType<typeof spawnNode> | undefined;
+  let bytesEchoClient: RawSchedulerClient | undefined;
   const cpClient = new RawSchedulerClient(service.address);
   try {
     log(`rpc: preloading ${opts.preload} tasks`);
@@ -70,6 +77,11 @@ export async function runRpc(opts: RpcOptions): Promise<RpcRow[]> {
     echo = spawnNode(join(BENCH_DIST, 'rpc-echo-server.js'), ['--canned', cannedPath], { name: 'rpc echo server' });
     const { port } = await echo.waitForJson<{ port: number }>((v) => v['ready'] === true, 30_000, 'echo ready');
     echoClient = new RawSchedulerClient(`127.0.0.1:${port}`);
+    if (opts.bytesEcho === true) {
+      bytesEcho = spawnNode(join(BENCH_DIST, 'rpc-echo-server.js'), ['--canned', cannedPath, '--raw'], { name: 'rpc bytes echo server' });
+      const raw = await bytesEcho.waitForJson<{ port: number }>((v) => v['ready'] === true, 30_000, 'bytes echo ready');
+      bytesEchoClient = new RawSchedulerClient(`127.0.0.1:${raw.port}`);
+    }
 
     const getRequests = Array.from({ length: opts.preload }, (_, i) => RawSchedulerClient.encode('getTask', { name: `pre-${i}` }));
     const listRequest = RawSchedulerClient.encode('listTasks', { pageSize: 50 });
@@ -95,25 +107,33 @@ export async function runRpc(opts: RpcOptions): Promise<RpcRow[]> {
         const cp = await measure(cpClient, service.pid, method, concurrency, `c${concurrency}`);
         await sleep(500);
         const ec = await measure(echoClient, echo.pid, method, concurrency, `e${concurrency}`);
-        const row = { method: method.name, concurrency, cronplane: cp, echo: ec, ratio: cp.opsPerSec / ec.opsPerSec, codeStamp: service.codeStamp };
+        const row: RpcRow = { method: method.name, concurrency, cronplane: cp, echo: ec, ratio: cp.opsPerSec / ec.opsPerSec, codeStamp: service.codeStamp };
+        if (bytesEchoClient !== undefined && bytesEcho !== undefined) {
+          await sleep(500);
+          row.bytesEcho = await measure(bytesEchoClient, bytesEcho.pid, method, concurrency, `b${concurrency}`);
+          row.bytesRatio = cp.opsPerSec / row.bytesEcho.opsPerSec;
+        }
         rows.push(row);
-        log(`rpc: ${method.name} c=${concurrency}: cronplane ${fmt(cp.opsPerSec)}/s p99 ${fmt(cp.latency.p99)} ms (${cp.errors} errors), echo ${fmt(ec.opsPerSec)}/s p99 ${fmt(ec.latency.p99)} ms: ${fmt(row.ratio * 100)}%`);
+        log(`rpc: ${method.name} c=${concurrency}: cronplane ${fmt(cp.opsPerSec)}/s p99 ${fmt(cp.latency.p99)} ms (${cp.errors} errors), echo ${fmt(ec.opsPerSec)}/s p99 ${fmt(ec.latency.p99)} ms: ${fmt(row.ratio * 100)}%${row.bytesRatio === undefined ? '' : `; bytes echo ${fmt(row.bytesEcho!.opsPerSec)}/s: ${fmt(row.bytesRatio * 100)}%`}`);
         await sleep(500);
       }
     }
     return rows;
   } finally {
     echoClient?.close();
+    bytesEchoClient?.close();
     cpClient.close();
     await echo?.stop('SIGTERM', 5_000);
+    await bytesEcho?.stop('SIGTERM', 5_000);
     await service.stop();
     await service.dispose();
   }
 }
 
 export function rpcTable(rows: RpcRow[]): string {
+  const bytes = rows.some((r) => r.bytesEcho !== undefined);
   return formatTable(
-    ['RPC', 'conc.', 'cronplane ops/s', 'p50 ms', 'p99 ms', 'CPU %', 'echo ops/s', 'echo p99 ms', 'echo CPU %', 'cronplane / echo', 'others CPU %'],
+    ['RPC', 'conc.', 'cronplane ops/s', 'p50 ms', 'p99 ms', 'CPU %', 'echo ops/s', 'echo p99 ms', 'echo CPU %', 'cronplane / echo', 'others CPU %', ...(bytes ? ['bytes-echo ops/s', 'cronplane / bytes-echo'] : [])],
     rows.map((r) => [
       r.method,
       String(r.concurrency),
@@ -126,6 +146,7 @@ export function rpcTable(rows: RpcRow[]): string {
       fmt(r.echo.cpuPercent),
       `${fmt(round(r.ratio * 100))}%`,
       fmt(Math.max(r.cronplane.otherCpuPercent, r.echo.otherCpuPercent)),
+      ...(bytes ? [fmt(r.bytesEcho?.opsPerSec), r.bytesRatio === undefined ? '' : `${fmt(round(r.bytesRatio * 100))}%`] : []),
     ]),
   );
 }
@@ -136,6 +157,7 @@ async function main(): Promise<void> {
     seconds: args.number('seconds', 10),
     concurrencies: args.numbers('concurrency', [1, 64]),
     preload: args.number('preload', 10_000),
+    bytesEcho: args.flag('bytes-echo'),
   };
   const rows = await runRpc(opts);
   const path = writeResult(args.string('out', 'rpc'), { options: opts, rows });

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
@@ -41,6 +42,11 @@ export interface ScaleResult {
   listPage50: Summary & { pages: number };
   listPage50Filtered: Summary & { pages: number };
   listPage1000: Summary & { pages: number };
+  /** Events in the outbox when the ListTasks walk began (seeded tasks queue one event each). */
+  outboxAtList: number | undefined;
+  /** How long the outbox took to drain after the walks, and the page-50 walk again once it had. */
+  outboxDrainMs: number | undefined;
+  listPage50Drained: (Summary & { pages: number }) | undefined;
   startupMs: number | undefined;
   engineStartedMs: number | undefined;
   startupError?: string;
@@ -79,6 +85,34 @@ async function heapChild(dbPath: string): Promise<{ heapUsedMiB: number; startup
   } finally {
     await child.stop('SIGKILL', 5_000);
   }
+}
+
+/** A sample of the service's /metrics, undefined when it is not there. */
+function metric(port: number, name: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = get(`http://127.0.0.1:${port}/metrics`, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        const line = body.split('\n').find((l) => l.startsWith(`${name} `));
+        resolve(line === undefined ? undefined : Number(line.slice(name.length + 1)));
+      });
+    });
+    req.on('error', () => resolve(undefined));
+    req.setTimeout(10_000, () => req.destroy());
+  });
+}
+
+/** Waits (up to `maxMs`) for the outbox to empty; the ms it took, undefined if it did not. */
+async function waitForOutbox(port: number, maxMs: number): Promise<number | undefined> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < maxMs) {
+    const depth = await metric(port, 'cronplane_outbox_events');
+    if (depth === 0) return performance.now() - t0;
+    await sleep(1_000);
+  }
+  return undefined;
 }
 
 async function walkPages(service: CronplaneProcess, pageSize: number, filter: string, maxPages: number, maxMs: number): Promise<Summary & { pages: number }> {
@@ -143,10 +177,16 @@ export async function measureScale(opts: ScaleOptions, heapBaselineMiB: number |
       create = { opsPerSec: (ops / ms) * 1000, p50: summary.p50, p99: summary.p99, errors };
     }
     const listSeconds = opts.listSeconds * 1000;
+    const outboxAtList = await metric(service.httpPort, 'cronplane_outbox_events');
     const listPage50 = await walkPages(service, 50, '', opts.listPages, listSeconds);
     const listPage50Filtered = await walkPages(service, 50, 'labels.team=t3', Math.ceil(opts.listPages / 4), listSeconds / 2);
     const listPage1000 = await walkPages(service, 1000, '', Math.ceil(opts.listPages / 20), listSeconds / 2);
-    log(`scale: ListTasks page 50 p99 ${fmt(listPage50.p99)} ms (${listPage50.pages} pages), filtered p99 ${fmt(listPage50Filtered.p99)} ms, page 1000 p99 ${fmt(listPage1000.p99)} ms`);
+    log(`scale: ListTasks page 50 p99 ${fmt(listPage50.p99)} ms (${listPage50.pages} pages), filtered p99 ${fmt(listPage50Filtered.p99)} ms, page 1000 p99 ${fmt(listPage1000.p99)} ms; outbox at the start ${fmt(outboxAtList)} events`);
+    // Seeded tasks queued a task event each: at 1M the walks above ran while the outbox publisher
+    // drained about a million events. The page-50 walk again once it has, to tell the two apart.
+    const outboxDrainMs = await waitForOutbox(service.httpPort, 300_000);
+    const listPage50Drained = outboxDrainMs === undefined ? undefined : await walkPages(service, 50, '', opts.listPages, listSeconds);
+    log(`scale: outbox drained after ${fmt(outboxDrainMs)} ms more; ListTasks page 50 then p99 ${fmt(listPage50Drained?.p99)} ms`);
     const stopped = await service.stop(120_000);
     await service.dispose();
 
@@ -198,6 +238,9 @@ export async function measureScale(opts: ScaleOptions, heapBaselineMiB: number |
       listPage50,
       listPage50Filtered,
       listPage1000,
+      outboxAtList,
+      outboxDrainMs,
+      listPage50Drained,
       startupMs,
       engineStartedMs,
       startupError,
@@ -232,7 +275,7 @@ export async function heapBaseline(): Promise<number | undefined> {
 
 export function scaleTable(results: ScaleResult[]): string {
   return formatTable(
-    ['tasks', 'via gRPC', 'create/s (c=64)', 'create p99 ms', 'start-up s', 'RSS MiB', 'heap MiB', 'heap B/task', 'List p99 ms (50)', 'filtered p99', 'List p99 (1000)'],
+    ['tasks', 'via gRPC', 'create/s (c=64)', 'create p99 ms', 'start-up s', 'RSS MiB', 'heap MiB', 'heap B/task', 'List p99 ms (50)', 'filtered p99', 'List p99 (1000)', 'outbox at List', 'List p99 (50) drained'],
     results.map((r) => [
       fmt(r.tasks),
       fmt(r.grpcCreated),
@@ -245,6 +288,8 @@ export function scaleTable(results: ScaleResult[]): string {
       fmt(r.listPage50.p99),
       fmt(r.listPage50Filtered.p99),
       fmt(r.listPage1000.p99),
+      fmt(r.outboxAtList),
+      fmt(r.listPage50Drained?.p99),
     ]),
   );
 }

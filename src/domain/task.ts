@@ -131,3 +131,106 @@ export function emptyTaskSpec(name = ''): TaskSpec {
 export function effectiveTimeZone(schedule: ScheduleSpec): string {
   return schedule.timeZone === '' ? 'UTC' : schedule.timeZone;
 }
+
+/** Shared by every task without labels or headers; frozen, since many tasks hold it. */
+export const NO_ENTRIES: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Limits of one SharedTaskParts pool: beyond them, parts are kept as they come (never evicted). */
+const SHARED_PART_LIMIT = 10_000;
+/** Payloads and bodies up to this size are shared when equal; larger ones are kept as they come. */
+const SHARED_BYTES_LIMIT = 1024;
+
+/**
+ * Holding many tasks (the engine holds every one): the parts that tasks commonly have in
+ * common, once. A million tasks loaded from a store are a million copies of a few schedules,
+ * label sets, retry policies, subjects and payloads; `share` returns the task with those parts
+ * replaced by one frozen instance per distinct value (payloads by one Uint8Array, which cannot
+ * be frozen: nothing in cronplane writes into a task's bytes). Everything that changes a task
+ * builds a new object, so shared parts are never written through. Each kind of part is
+ * bounded (SHARED_PART_LIMIT distinct values); a pool belongs to its owner (no global).
+ */
+export class SharedTaskParts {
+  private readonly schedules = new Map<string, Readonly<ScheduleSpec>>();
+  private readonly maps = new Map<string, Readonly<Record<string, string>>>();
+  private readonly retryPolicies = new Map<string, Readonly<RetryPolicy>>();
+  private readonly strings = new Map<string, string>();
+  private readonly bytes = new Map<string, Uint8Array>();
+
+  /** The same task (equal field by field) with its common parts shared; `task` is left as it was. */
+  share(task: Task): Task {
+    return { ...task, schedule: this.schedule(task.schedule), action: this.action(task.action), labels: this.map(task.labels), retryPolicy: this.retryPolicy(task.retryPolicy) };
+  }
+
+  /**
+   * `share` without the copies, for a task object only its caller holds (one just decoded
+   * from a store): its parts are replaced in place, and the task is returned.
+   */
+  adopt(task: Task): Task {
+    task.schedule = this.schedule(task.schedule);
+    task.labels = this.map(task.labels);
+    task.retryPolicy = this.retryPolicy(task.retryPolicy);
+    const action = task.action;
+    action.headers = this.map(action.headers);
+    switch (action.kind) {
+      case 'natsPublish':
+      case 'natsRequest':
+        action.subject = this.string(action.subject);
+        action.payload = this.byteString(action.payload);
+        break;
+      case 'http':
+        action.url = this.string(action.url);
+        action.method = this.string(action.method);
+        action.body = this.byteString(action.body);
+        break;
+    }
+    return task;
+  }
+
+  private schedule(schedule: ScheduleSpec): Readonly<ScheduleSpec> {
+    const key = `${schedule.timeZone}\u0000${schedule.cron}`;
+    return this.intern(this.schedules, key, () => Object.freeze({ cron: schedule.cron, timeZone: schedule.timeZone })) ?? schedule;
+  }
+
+  private map(entries: Record<string, string>): Readonly<Record<string, string>> {
+    const keys = Object.keys(entries);
+    if (keys.length === 0) return NO_ENTRIES;
+    // Key order is part of the value (it is the order on the wire): the JSON text keeps it.
+    return this.intern(this.maps, JSON.stringify(entries), () => Object.freeze({ ...entries })) ?? entries;
+  }
+
+  private retryPolicy(policy: RetryPolicy): Readonly<RetryPolicy> {
+    const key = `${policy.maxAttempts} ${policy.initialBackoffMs} ${policy.maxBackoffMs} ${policy.multiplier} ${policy.jitter}`;
+    return this.intern(this.retryPolicies, key, () => Object.freeze({ ...policy })) ?? policy;
+  }
+
+  private action(action: ActionSpec): ActionSpec {
+    switch (action.kind) {
+      case 'natsPublish':
+        return { ...action, subject: this.string(action.subject), payload: this.byteString(action.payload), headers: this.map(action.headers) };
+      case 'natsRequest':
+        return { ...action, subject: this.string(action.subject), payload: this.byteString(action.payload), headers: this.map(action.headers) };
+      case 'http':
+        return { ...action, url: this.string(action.url), method: this.string(action.method), body: this.byteString(action.body), headers: this.map(action.headers) };
+    }
+  }
+
+  private string(value: string): string {
+    return this.intern(this.strings, value, () => value) ?? value;
+  }
+
+  private byteString(value: Uint8Array): Uint8Array {
+    if (value.byteLength > SHARED_BYTES_LIMIT) return value;
+    // One char per byte: an exact key, and cheaper than a spread (apply takes the array as it is).
+    const key = String.fromCharCode.apply(null, value as unknown as number[]);
+    return this.intern(this.bytes, key, () => value) ?? value;
+  }
+
+  private intern<T>(pool: Map<string, T>, key: string, make: () => T): T | undefined {
+    const known = pool.get(key);
+    if (known !== undefined) return known;
+    if (pool.size >= SHARED_PART_LIMIT) return undefined;
+    const made = make();
+    pool.set(key, made);
+    return made;
+  }
+}

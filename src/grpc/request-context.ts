@@ -40,13 +40,26 @@ export interface SchedulerHandlerHooks {
  * client can quote it when reporting a problem.
  */
 export function acceptRequestId(call: GrpcServerCall, bodyRequestId = ''): string {
+  const requestId = chooseRequestId(call, bodyRequestId);
+  sendRequestId(call, requestId);
+  return requestId;
+}
+
+/** The request id acceptRequestId would choose, without sending it yet. */
+export function chooseRequestId(call: GrpcServerCall, bodyRequestId = ''): string {
   const fromHeader = call.metadata.get(REQUEST_ID_KEY)[0];
   const candidate = typeof fromHeader === 'string' && fromHeader !== '' ? fromHeader : bodyRequestId;
-  const requestId = CLIENT_REQUEST_ID.test(candidate) ? candidate : randomUUID();
+  return CLIENT_REQUEST_ID.test(candidate) ? candidate : randomUUID();
+}
+
+/**
+ * Sends the response headers with the request id. A unary call sends them together with its
+ * answer (one write, as grpc-js does with its default headers), a stream at its start.
+ */
+export function sendRequestId(call: GrpcServerCall, requestId: string): void {
   const headers = new grpc.Metadata();
   headers.set(REQUEST_ID_KEY, requestId);
   call.sendMetadata(headers);
-  return requestId;
 }
 
 /** The RequestContext the api wants, with the principal from the auth hook (which may refuse the call). */

@@ -6,7 +6,7 @@ import { SchedulerService } from '../gen/cronplane/v1/scheduler_service_pb.js';
 import type { GrpcError } from './error-mapping.js';
 import { GrpcStatusError } from './grpc-status-error.js';
 import { METHOD_ACCESS, type SchedulerMethod } from './method-access.js';
-import { acceptRequestId, requestContextOf, type GrpcServerCall, type SchedulerHandlerHooks } from './request-context.js';
+import { chooseRequestId, requestContextOf, sendRequestId, type GrpcServerCall, type SchedulerHandlerHooks } from './request-context.js';
 import { reportRpcError } from './report-rpc-error.js';
 import { MalformedRequest } from './service-definition.js';
 
@@ -38,6 +38,7 @@ export class RpcCall {
   principal: string | undefined;
   private readonly started = process.hrtime.bigint();
   private ended = false;
+  private headersSent = false;
 
   constructor(
     private readonly hooks: SchedulerHandlerHooks,
@@ -49,11 +50,15 @@ export class RpcCall {
     this.access = METHOD_ACCESS[name];
   }
 
-  /** Request id (echoed in the response headers), then the auth hook, then the body's shape. */
+  /**
+   * Request id (echoed in the response headers: at once for a stream, with the answer for a
+   * unary call), then the auth hook, then the body's shape.
+   */
   async begin(bodyRequestId?: (request: never) => string): Promise<RequestContext> {
     const request = this.call.request as unknown;
     const malformed = request instanceof MalformedRequest;
-    this.requestId = acceptRequestId(this.call, malformed || bodyRequestId === undefined ? '' : bodyRequestId(request as never));
+    this.requestId = chooseRequestId(this.call, malformed || bodyRequestId === undefined ? '' : bodyRequestId(request as never));
+    if (this.streaming) this.sendHeaders();
     const context = await requestContextOf(this.call, this.requestId, this.hooks, this.access);
     this.principal = context.principal;
     if (malformed) {
@@ -65,16 +70,26 @@ export class RpcCall {
 
   /** The call answered OK. */
   succeeded(target?: AuditTarget): void {
+    this.sendHeaders();
     this.finish('OK', target);
   }
 
   /** The status to answer `err` with; logged and counted here. */
   failed(err: unknown, target?: AuditTarget): GrpcError {
+    this.sendHeaders();
     // Refused for want of scope: the caller is known (verified), and the audit line says who.
     if (err instanceof PermissionDeniedError && this.principal === undefined) this.principal = err.principal;
     const status = reportRpcError(this.hooks.log, { method: this.method, requestId: this.requestId, principal: this.principal }, err);
     this.finish(grpc.status[status.code] ?? String(status.code), target);
     return status;
+  }
+
+  /** The response headers with the request id, once; before any answer or status. */
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    if (this.requestId === '') this.requestId = chooseRequestId(this.call);
+    sendRequestId(this.call, this.requestId);
   }
 
   /** The client went away (a watch it cancelled): counted as CANCELLED, nothing to answer. */
@@ -87,7 +102,6 @@ export class RpcCall {
     this.ended = true;
     const seconds = Number(process.hrtime.bigint() - this.started) / 1e9;
     this.hooks.observer?.rpcDone(this.method, code, this.streaming ? undefined : seconds);
-    const fields = { method: this.method, requestId: this.requestId, principal: this.principal, code };
     if (this.access === 'write') {
       this.hooks.log.info(
         {
@@ -103,6 +117,8 @@ export class RpcCall {
         `audit ${this.method} ${code}`,
       );
     }
-    this.hooks.log.debug({ ...fields, durationMs: Math.round(seconds * 1000) }, 'rpc done');
+    if (this.hooks.log.isLevelEnabled('debug')) {
+      this.hooks.log.debug({ method: this.method, requestId: this.requestId, principal: this.principal, code, durationMs: Math.round(seconds * 1000) }, 'rpc done');
+    }
   }
 }

@@ -4,17 +4,11 @@ import { InvalidArgumentError, type FieldViolation } from '../domain/errors.js';
 import type { RequestContext, SchedulerApi } from '../engine/scheduler-api.js';
 import {
   CancelExecutionResponseSchema,
-  CreateTaskResponseSchema,
   DeleteTaskResponseSchema,
   GetExecutionResponseSchema,
-  GetTaskResponseSchema,
   ListExecutionsResponseSchema,
-  ListTasksResponseSchema,
-  PauseTaskResponseSchema,
   PreviewScheduleResponseSchema,
-  ResumeTaskResponseSchema,
   RunTaskResponseSchema,
-  UpdateTaskResponseSchema,
   type CancelExecutionRequest,
   type CreateTaskRequest,
   type DeleteTaskRequest,
@@ -30,7 +24,8 @@ import {
   type UpdateTaskRequest,
 } from '../gen/cronplane/v1/scheduler_service_pb.js';
 import { executionStatesFromProto, executionToProto } from './convert-execution.js';
-import { scheduleSpecFromProto, taskSpecFromProto, taskViewToProto } from './convert-task.js';
+import { scheduleSpecFromProto, taskSpecFromProto } from './convert-task.js';
+import { encodeListTasksResponse, encodeTaskResponse } from './encode-task.js';
 import { msFromTimestamp, timestampFromMillis } from './convert-time.js';
 import type { SchedulerMethod } from './method-access.js';
 import type { GrpcServerCall, SchedulerHandlerHooks } from './request-context.js';
@@ -93,7 +88,9 @@ const byTaskName = (req: { name: string }): AuditTarget => ({ task: req.name });
 
 /**
  * The SchedulerService over gRPC: converts proto requests to domain calls on the api and the
- * results back. No business rules here; the api validates and throws domain errors.
+ * results back. No business rules here; the api validates and throws domain errors. Task
+ * responses are written as wire bytes directly (encode-task.ts): the hot path of Create, Get
+ * and ListTasks; the rest go through protobuf-es messages.
  */
 export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandlerHooks): grpc.UntypedServiceImplementation {
   const handlers: SchedulerHandlers = {
@@ -102,21 +99,16 @@ export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandl
       hooks,
       async (req: CreateTaskRequest, ctx) => {
         if (req.task === undefined) throw required('task');
-        const view = await api.createTask(taskSpecFromProto(req.task), { ...ctx, createRequestId: req.requestId });
-        return create(CreateTaskResponseSchema, { task: taskViewToProto(view) });
+        return encodeTaskResponse(await api.createTask(taskSpecFromProto(req.task), { ...ctx, createRequestId: req.requestId }));
       },
       { bodyRequestId: (req) => req.requestId, audit: (req) => ({ task: req.task?.name }) },
     ),
     getTask: unary('getTask', hooks, async (req: GetTaskRequest) => {
       requireNonEmpty(req.name, 'name');
-      return create(GetTaskResponseSchema, { task: taskViewToProto(await api.getTask(req.name)) });
+      return encodeTaskResponse(await api.getTask(req.name));
     }),
     listTasks: unary('listTasks', hooks, async (req: ListTasksRequest) => {
-      const page = await api.listTasks({ pageSize: req.pageSize, pageToken: req.pageToken, filter: req.filter });
-      return create(ListTasksResponseSchema, {
-        tasks: page.tasks.map(taskViewToProto),
-        nextPageToken: page.nextPageToken,
-      });
+      return encodeListTasksResponse(await api.listTasks({ pageSize: req.pageSize, pageToken: req.pageToken, filter: req.filter }));
     }),
     updateTask: unary(
       'updateTask',
@@ -125,8 +117,7 @@ export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandl
         if (req.task === undefined) throw required('task');
         requireNonEmpty(req.task.name, 'task.name');
         const spec = taskSpecFromProto(req.task);
-        const view = await api.updateTask({ spec, paths: [...(req.updateMask?.paths ?? [])], etag: req.etag }, ctx);
-        return create(UpdateTaskResponseSchema, { task: taskViewToProto(view) });
+        return encodeTaskResponse(await api.updateTask({ spec, paths: [...(req.updateMask?.paths ?? [])], etag: req.etag }, ctx));
       },
       { bodyRequestId: (req) => req.requestId, audit: (req) => ({ task: req.task?.name }) },
     ),
@@ -137,11 +128,11 @@ export function createSchedulerHandlers(api: SchedulerApi, hooks: SchedulerHandl
     }, { audit: byTaskName }),
     pauseTask: unary('pauseTask', hooks, async (req: PauseTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');
-      return create(PauseTaskResponseSchema, { task: taskViewToProto(await api.pauseTask(req.name, req.reason, ctx)) });
+      return encodeTaskResponse(await api.pauseTask(req.name, req.reason, ctx));
     }, { audit: byTaskName }),
     resumeTask: unary('resumeTask', hooks, async (req: ResumeTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');
-      return create(ResumeTaskResponseSchema, { task: taskViewToProto(await api.resumeTask(req.name, ctx)) });
+      return encodeTaskResponse(await api.resumeTask(req.name, ctx));
     }, { audit: byTaskName }),
     runTask: unary('runTask', hooks, async (req: RunTaskRequest, ctx) => {
       requireNonEmpty(req.name, 'name');

@@ -2,9 +2,13 @@ import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, isMessage, toBinary } from '@bufbuild/protobuf';
 import type { DescMessage, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 
-/** Serializes with protobuf-es; accepts a full message or an init object so callers may pass either. */
+/**
+ * Serializes with protobuf-es; accepts a full message or an init object so callers may pass
+ * either, or bytes already encoded as the message (encode-task.ts), which pass through.
+ */
 function serializerFor<Desc extends DescMessage>(schema: Desc): grpc.serialize<unknown> {
   return (value) => {
+    if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     const message = isMessage(value, schema) ? value : create(schema, value as MessageInitShape<Desc>);
     const bytes = toBinary(schema, message);
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -75,9 +75,26 @@ export class Metrics {
 
   /** The gRPC layer's RpcObserver: one count per call, and the latency of unary calls. */
   rpcDone(method: string, code: string, seconds: number | undefined): void {
-    this.rpcs.inc({ method, code });
-    if (seconds !== undefined) this.rpcDuration.observe({ method }, seconds);
+    // Label-bound children, kept per (method, code): prom-client otherwise hashes the label
+    // object on every call. Both sets are bounded by the service's methods and status codes.
+    const key = `${method} ${code}`;
+    let count = this.rpcCounts.get(key);
+    if (count === undefined) {
+      count = this.rpcs.labels({ method, code });
+      this.rpcCounts.set(key, count);
+    }
+    count.inc();
+    if (seconds === undefined) return;
+    let duration = this.rpcDurations.get(method);
+    if (duration === undefined) {
+      duration = this.rpcDuration.labels({ method });
+      this.rpcDurations.set(method, duration);
+    }
+    duration.observe(seconds);
   }
+
+  private readonly rpcCounts = new Map<string, { inc(): void }>();
+  private readonly rpcDurations = new Map<string, { observe(value: number): void }>();
 
   /** Tasks by state; undefined (too many to count cheaply) removes the series rather than lie. */
   setTaskCounts(counts: { ENABLED: number; PAUSED: number } | undefined): void {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Cron } from 'croner';
 import { InvalidScheduleError } from '../../src/domain/errors.js';
 import { compileSchedule, normalizeCron, type Schedule } from '../../src/domain/schedule.js';
 
@@ -271,5 +272,106 @@ describe('schedule validation names the field at fault', () => {
   test('croner errors are wrapped too', () => {
     const [v] = violations('0 0 LW,1 * *');
     assert.match(v?.description ?? '', /^invalid cron expression: .*LW/);
+  });
+});
+
+describe('Schedule.next memo', () => {
+  /** croner as src/domain/schedule.ts configures it, without any memo: the reference. */
+  function reference(cron: string, timeZone: string): (afterMs: number) => number | undefined {
+    const utc = timeZone === '' || timeZone === 'UTC';
+    const raw = new Cron(cron.toUpperCase(), {
+      paused: true,
+      ...(utc ? { utcOffset: 0 } : { timezone: timeZone }),
+      sloppyRanges: true,
+      domAndDow: false,
+      fixedTimeRule: 'no-wildcard',
+    });
+    return (afterMs) => {
+      const date = raw.nextRun(new Date(afterMs));
+      return date === null ? undefined : date.getTime();
+    };
+  }
+
+  /** Deterministic pseudo-random numbers, so a failure replays. */
+  function lcg(seed: number): () => number {
+    let x = seed >>> 0;
+    return () => {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      return x / 4294967296;
+    };
+  }
+
+  const cases: [string, string][] = [
+    ['30 2 * * *', 'Europe/Berlin'],
+    ['30 2 * * *', 'America/New_York'],
+    ['*/20 1-3 * * *', 'America/New_York'],
+    ['0 * * * *', ''],
+    ['* * * * * *', ''],
+    ['15 */7 * * * *', 'Europe/Berlin'],
+    ['0 0 12 1 1 * 2027-2028', ''],
+  ];
+  for (const [cron, zone] of cases) {
+    test(`answers exactly what croner answers, at any millisecond: ${cron} ${zone || 'UTC'}`, () => {
+      const schedule = compileSchedule({ cron, timeZone: zone });
+      const expected = reference(cron, zone);
+      const random = lcg(cron.length * 31 + zone.length);
+      // Around both 2026 DST changes of Europe and the US, and anywhere in 2026-2029.
+      const windows = [at('2026-03-08T05:00:00Z'), at('2026-03-29T00:00:00Z'), at('2026-10-25T00:00:00Z'), at('2026-11-01T04:00:00Z')];
+      for (let i = 0; i < 3000; i++) {
+        const base = i % 3 === 0 ? at('2026-01-01T00:00:00Z') + random() * 4 * 365 * 86_400_000 : windows[i % windows.length]! + random() * 4 * 3_600_000;
+        // Whole seconds, sub-second instants, and the same second asked twice (a memo hit).
+        const after = i % 2 === 0 ? Math.floor(base / 1000) * 1000 : base;
+        assert.equal(schedule.next(after), expected(after), `${cron} ${zone} after ${new Date(after).toISOString()}`);
+        assert.equal(schedule.next(after + (i % 7) * 100), expected(after + (i % 7) * 100));
+      }
+      // Walking a chain, as nextTimes and the engine do, agrees step by step.
+      let from = at('2026-03-01T00:00:00Z');
+      for (let i = 0; i < 200; i++) {
+        const want = expected(from);
+        assert.equal(schedule.next(from), want);
+        if (want === undefined) break;
+        from = want;
+      }
+    });
+  }
+});
+
+describe('Schedule.next memo hits', () => {
+  /** Counts croner's nextRun calls made while `fn` runs. */
+  function cronerCalls(fn: () => void): number {
+    const original = Cron.prototype.nextRun;
+    let calls = 0;
+    Cron.prototype.nextRun = function (this: Cron, ...args: Parameters<Cron['nextRun']>) {
+      calls++;
+      return original.apply(this, args);
+    };
+    try {
+      fn();
+    } finally {
+      Cron.prototype.nextRun = original;
+    }
+    return calls;
+  }
+
+  test('the same chain of next times asked for many tasks costs croner once per link', () => {
+    const schedule = compileSchedule({ cron: '17 3 * * *', timeZone: 'Europe/Berlin' });
+    const from = at('2026-05-01T10:00:00.250Z');
+    const calls = cronerCalls(() => {
+      for (let task = 0; task < 1000; task++) assert.equal(schedule.nextTimes(from + (task % 700), 5).length, 5);
+    });
+    assert.equal(calls, 5);
+  });
+
+  test('a new "now" every second does not push out the links asked for again and again', () => {
+    const schedule = compileSchedule({ cron: '41 * * * *', timeZone: 'America/New_York' });
+    const start = at('2026-05-01T10:00:00Z');
+    const anchor = at('2026-05-02T00:00:00Z');
+    const calls = cronerCalls(() => {
+      for (let s = 0; s < 60; s++) {
+        schedule.next(start + s * 1000); // "now", a new key each second
+        assert.equal(schedule.nextTimes(anchor, 5).length, 5); // a start_time shared by many tasks
+      }
+    });
+    assert.equal(calls, 60 + 5);
   });
 });

@@ -1,0 +1,77 @@
+import { executionLag, type Attempt, type Execution, type ExecutionState, type Trigger } from '../domain/execution.js';
+import { ExecutionState as ProtoExecutionState, Trigger as ProtoTrigger } from '../gen/cronplane/v1/execution_pb.js';
+import type { ProtoWriter } from './proto-writer.js';
+
+/**
+ * cronplane.v1.Execution written straight from the domain execution: the bytes of
+ * toBinary(ExecutionSchema, executionToProto(execution)) without building the message
+ * (see proto-writer.ts). Field numbers follow proto/cronplane/v1/execution.proto.
+ */
+
+const STATE: Readonly<Record<ExecutionState, number>> = {
+  PENDING: ProtoExecutionState.PENDING,
+  RUNNING: ProtoExecutionState.RUNNING,
+  SUCCEEDED: ProtoExecutionState.SUCCEEDED,
+  FAILED: ProtoExecutionState.FAILED,
+  TIMED_OUT: ProtoExecutionState.TIMED_OUT,
+  CANCELLED: ProtoExecutionState.CANCELLED,
+  RETRYING: ProtoExecutionState.RETRYING,
+  SKIPPED: ProtoExecutionState.SKIPPED,
+  MISSED: ProtoExecutionState.MISSED,
+  LOST: ProtoExecutionState.LOST,
+};
+const TRIGGER: Readonly<Record<Trigger, number>> = {
+  SCHEDULE: ProtoTrigger.SCHEDULE,
+  MANUAL: ProtoTrigger.MANUAL,
+  CATCHUP: ProtoTrigger.CATCHUP,
+};
+
+/** A google.protobuf.Timestamp field for an epoch-ms instant, as timestampFromMillis makes it. */
+export function writeTimestamp(w: ProtoWriter, field: number, ms: number): void {
+  const whole = Math.floor(ms);
+  const seconds = Math.floor(whole / 1000);
+  const start = w.fork(field);
+  w.int64(1, seconds);
+  w.int32(2, (whole - seconds * 1000) * 1_000_000);
+  w.join(start);
+}
+
+/** A google.protobuf.Duration field for a ms duration, as durationFromMillis makes it. */
+export function writeDuration(w: ProtoWriter, field: number, ms: number): void {
+  const whole = Math.trunc(ms);
+  const seconds = Math.trunc(whole / 1000);
+  const start = w.fork(field);
+  w.int64(1, seconds + 0);
+  w.int32(2, (whole - seconds * 1000) * 1_000_000 + 0);
+  w.join(start);
+}
+
+function writeAttempt(w: ProtoWriter, field: number, attempt: Attempt): void {
+  const start = w.fork(field);
+  w.int32(1, attempt.number);
+  writeTimestamp(w, 2, attempt.startTime);
+  if (attempt.endTime !== undefined) writeTimestamp(w, 3, attempt.endTime);
+  w.int32(4, STATE[attempt.state] ?? 0);
+  w.string(5, attempt.error);
+  w.join(start);
+}
+
+/** An Execution message as field `field` of the enclosing message. */
+export function writeExecution(w: ProtoWriter, field: number, execution: Execution): void {
+  const start = w.fork(field);
+  w.string(1, execution.id);
+  w.string(2, execution.taskName);
+  writeTimestamp(w, 3, execution.scheduledTime);
+  if (execution.startTime !== undefined) writeTimestamp(w, 4, execution.startTime);
+  if (execution.endTime !== undefined) writeTimestamp(w, 5, execution.endTime);
+  w.int32(6, STATE[execution.state] ?? 0);
+  w.int32(7, execution.attempt);
+  w.int32(8, TRIGGER[execution.trigger] ?? 0);
+  w.string(9, execution.error);
+  w.string(10, execution.node);
+  const lag = executionLag(execution);
+  if (lag !== undefined) writeDuration(w, 11, lag);
+  for (const attempt of execution.attempts) writeAttempt(w, 12, attempt);
+  w.string(13, execution.output);
+  w.join(start);
+}

@@ -46,13 +46,11 @@ export class ControlPlane implements SchedulerApi {
   private readonly store: Store;
   private readonly engine: Engine;
   private readonly clock: Clock;
-  private readonly taskCount: TaskCount;
 
   constructor(private readonly options: ControlPlaneOptions) {
     this.store = options.store;
     this.engine = options.engine;
     this.clock = options.clock;
-    this.taskCount = new TaskCount(options.store, options.clock);
   }
 
   async createTask(input: TaskSpec, context: RequestContext & { createRequestId: string }): Promise<TaskView> {
@@ -60,7 +58,7 @@ export class ControlPlane implements SchedulerApi {
     validateTaskSpec(spec, 'task', undefined, this.options.validateAction);
     return this.engine.taskLock.run(spec.name, async () => {
       const max = this.options.maxTasks;
-      if (max !== undefined && (await this.taskCount.reached(max))) {
+      if (max !== undefined && (await this.store.countTasks()) >= max) {
         // The name is looked at first, as always: a retried create is answered even at the limit.
         const existing = await this.store.getTask(spec.name);
         if (existing !== undefined) return this.repeatedCreate(existing, context.createRequestId);
@@ -91,7 +89,6 @@ export class ControlPlane implements SchedulerApi {
         if (existing === undefined) throw err;
         return this.repeatedCreate(existing, context.createRequestId);
       }
-      this.taskCount.added();
       this.engine.upsertTask(task);
       // History is kept by name but a view shows only executions since createTime: none yet.
       return this.viewOf(task, undefined);
@@ -150,7 +147,6 @@ export class ControlPlane implements SchedulerApi {
     requireName(name);
     await this.engine.taskLock.run(name, async () => {
       await this.store.deleteTask(name, etag === '' ? undefined : etag);
-      this.taskCount.removed();
       this.engine.removeTask(name);
     });
   }
@@ -272,74 +268,6 @@ interface OptionalStoreMethods {
 function sinceCreated(task: Task, last: Execution | undefined): Execution | undefined {
   return last !== undefined && last.scheduledTime >= task.createTime ? last : undefined;
 }
-
-/**
- * The task count behind `maxTasks`. While the store counts cheaply (the JetStream store's
- * in-memory cache, or any store that only starts an I/O) it is asked on every create, as
- * always. When the call itself costs more than `CHEAP_COUNT_MS` of this thread's time, twice in a row
- * (SQLite's COUNT(*) walks an index in the call: 10.8 ms at a million tasks, 0.1 ms at ten
- * thousand) the store's count is read at most once per `maxAgeMs` and the creates and deletes
- * made through this control plane are added to it meanwhile; creates finished while a count
- * was being read are added on top, so the figure never falls below what this process wrote.
- * Only a store whose count is slow takes this path: SQLite, whose one writer is this process.
- * A refusal is always decided on a count read from the store just then.
- */
-class TaskCount {
-  private count: number | undefined;
-  private readAt = Number.NEGATIVE_INFINITY;
-  private cheap = true;
-  /** Consecutive reads that cost more than CHEAP_COUNT_MS: one can be a cold start or a GC pause. */
-  private slowReads = 0;
-  private reading: Promise<number> | undefined;
-  private creates = 0;
-
-  constructor(
-    private readonly store: Store,
-    private readonly clock: Clock,
-    private readonly maxAgeMs = 1_000,
-  ) {}
-
-  /** Whether `max` tasks or more exist now. */
-  async reached(max: number): Promise<boolean> {
-    const read = this.cheap || this.count === undefined || this.clock.now() - this.readAt >= this.maxAgeMs;
-    let count = read ? await this.read() : this.count!;
-    if (count >= max && !read) count = await this.read();
-    return count >= max;
-  }
-
-  added(): void {
-    this.creates++;
-    if (this.count !== undefined) this.count++;
-  }
-
-  removed(): void {
-    if (this.count !== undefined) this.count--;
-  }
-
-  private read(): Promise<number> {
-    this.reading ??= (async () => {
-      const createsBefore = this.creates;
-      try {
-        // Timed up to the promise, not its settling: the work done on this thread is the cost.
-        const started = performance.now();
-        const pending = this.store.countTasks();
-        this.slowReads = performance.now() - started < CHEAP_COUNT_MS ? 0 : this.slowReads + 1;
-        this.cheap = this.slowReads < 2;
-        const stored = await pending;
-        // A create that finished meanwhile may or may not be in `stored`: count it (too high is safe).
-        this.count = stored + (this.creates - createsBefore);
-        this.readAt = this.clock.now();
-        return this.count;
-      } finally {
-        this.reading = undefined;
-      }
-    })();
-    return this.reading;
-  }
-}
-
-/** A count whose call takes less than this is asked for on every create. */
-const CHEAP_COUNT_MS = 0.05;
 
 function requireName(name: string): void {
   if (name === '') throw new InvalidArgumentError([{ field: 'name', description: 'required' }]);

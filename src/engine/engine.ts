@@ -5,7 +5,7 @@ import { FailedPreconditionError, ExecutionNotFoundError } from '../domain/error
 import { MAX_RECORDED_MISSES, planMisfire } from '../domain/misfire.js';
 import { decideOverlap, skipReason } from '../domain/overlap.js';
 import { compileSchedule, type Schedule } from '../domain/schedule.js';
-import type { Task } from '../domain/task.js';
+import { SharedTaskParts, type Task } from '../domain/task.js';
 import type { Store } from '../store/store.js';
 import { sleep, type Clock, type TimerHandle } from './clock.js';
 import { ExecutionRecorder, type ExecutionEventListener } from './execution-recorder.js';
@@ -85,6 +85,8 @@ export class Engine {
   /** When the timer fires (to re-arm only when something is due sooner). */
   private timerAt = Infinity;
   private readonly claimed = new ClaimedOccurrences();
+  /** Shared frozen parts of the tasks held here (heap per task at a million tasks). */
+  private readonly parts = new SharedTaskParts();
   /** Occurrences whose claim is being written (task -> time). */
   private readonly claiming = new Map<string, number>();
   private readonly claimAheadMs: number;
@@ -121,7 +123,8 @@ export class Engine {
     const tasks = await this.store.allTasks();
     const lastByTask = await this.store.lastOccurrences?.();
     for (const task of tasks) {
-      this.load(task, lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
+      // adopt: a million tasks are a million copies of a few schedules, label sets and actions.
+      this.load(this.parts.adopt(task), lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
     }
     this.running = true;
     for (const exec of kept) {
@@ -155,7 +158,7 @@ export class Engine {
   upsertTask(task: Task): void {
     const previous = this.tasks.get(task.name);
     const entry: TaskEntry = {
-      task,
+      task: this.parts.share(task),
       schedule: compileSchedule(task.schedule),
       lastOccurrence: previous?.lastOccurrence,
     };
@@ -674,7 +677,8 @@ export class Engine {
       if (next === undefined) return;
       await this.store.replaceTask(next, current.etag);
       const entry = this.tasks.get(name);
-      if (entry !== undefined) entry.task = next;
+      // Decoded just now and written already: nobody else holds its parts, so share them in place.
+      if (entry !== undefined) entry.task = this.parts.adopt(next);
     });
   }
 

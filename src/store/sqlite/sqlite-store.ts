@@ -192,6 +192,8 @@ export class SqliteStore implements Store {
   private outboxCount: number;
   private taskOutboxCount: number;
   private dropped = 0;
+  /** Rows in `tasks`, counted once at open and kept by the committed creates and deletes. */
+  private taskCount: number;
 
   private constructor(
     private readonly db: Database.Database,
@@ -213,6 +215,7 @@ export class SqliteStore implements Store {
     this.published = this.statements.watermark.get()!.published;
     this.outboxCount = this.statements.countAbove.get(this.published)!.n;
     this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
+    this.taskCount = this.statements.countTasks.get()!.n;
     // Inside the batch transaction each write is a nested transaction, i.e. a savepoint.
     const nested = db.transaction((write: () => unknown) => write());
     this.writes = new GroupCommit(nested, (run) => nested.immediate(run));
@@ -243,6 +246,7 @@ export class SqliteStore implements Store {
   async createTask(task: Task): Promise<void> {
     this.ensureOpen();
     await this.writes.submit(() => this.createInTransaction(task));
+    this.taskCount++; // committed
   }
 
   async getTask(name: string): Promise<Task | undefined> {
@@ -268,9 +272,10 @@ export class SqliteStore implements Store {
     return tasks;
   }
 
+  /** Kept in memory (this process is the file's one writer): COUNT(*) walks an index, 10.8 ms at 1M tasks. */
   async countTasks(): Promise<number> {
     this.ensureOpen();
-    return this.statements.countTasks.get()!.n;
+    return this.taskCount;
   }
 
   async replaceTask(task: Task, expectedEtag: string): Promise<void> {
@@ -282,6 +287,7 @@ export class SqliteStore implements Store {
   async deleteTask(name: string, expectedEtag?: string, time: number = Date.now()): Promise<void> {
     this.ensureOpen();
     await this.writes.submit(() => this.deleteInTransaction(name, expectedEtag === '' ? undefined : expectedEtag, time));
+    this.taskCount--; // committed
   }
 
   /**

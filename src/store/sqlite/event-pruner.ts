@@ -10,8 +10,11 @@ import type Database from 'better-sqlite3';
  */
 export class EventPruner {
   private readonly interval: number;
-  private readonly prune: Database.Statement<{ after: number; upTo: number }>;
-  /** Every event at or below this sequence is gone (or never existed). */
+  private readonly prune: Database.Statement<{ upTo: number }>;
+  /**
+   * Pruned up to here, as far as this process knows: only bounds how much one run deletes
+   * (a run undone with its transaction is simply covered by the next one).
+   */
   private prunedThrough: number;
 
   constructor(
@@ -19,7 +22,7 @@ export class EventPruner {
     private readonly retention: number,
   ) {
     this.interval = Math.max(1, Math.min(1000, Math.floor(retention / 10)));
-    this.prune = db.prepare('DELETE FROM events WHERE sequence > @after AND sequence <= @upTo');
+    this.prune = db.prepare('DELETE FROM events WHERE sequence <= @upTo');
     const oldest = db.prepare<[], { s: number | null }>('SELECT MIN(sequence) AS s FROM events').get()?.s ?? null;
     this.prunedThrough = oldest === null ? 0 : oldest - 1;
   }
@@ -32,7 +35,7 @@ export class EventPruner {
     if (sequence % this.interval !== 0) return;
     const upTo = Math.min(sequence - this.retention, published, this.prunedThrough + 10 * this.interval);
     if (upTo <= this.prunedThrough) return;
-    this.prune.run({ after: this.prunedThrough, upTo });
+    this.prune.run({ upTo });
     this.prunedThrough = upTo;
   }
 }

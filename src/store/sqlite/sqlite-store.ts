@@ -183,7 +183,7 @@ export class SqliteStore implements Store {
   private readonly historyPruner: HistoryPruner;
   private readonly eventPruner: EventPruner;
   private readonly writes: GroupCommit;
-  private readonly ackTransaction: (published: number, acked: number) => void;
+  private readonly ackTransaction: (published: number) => void;
   private readonly ackTaskTransaction: (sequences: number[]) => void;
   private readonly outboxLimit: number;
   /** Outbox watermark: every event at or below it has left the outbox (schema.ts). */
@@ -212,17 +212,24 @@ export class SqliteStore implements Store {
     // IMMEDIATE: take the write lock up front, so no other connection to the file can make
     // this transaction fail half-way when it upgrades from reading to writing.
     this.outboxLimit = positiveInteger('outboxLimit', options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT);
-    this.published = this.statements.watermark.get()!.published;
-    this.outboxCount = this.statements.countAbove.get(this.published)!.n;
-    this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
+    this.published = 0;
+    this.outboxCount = 0;
+    this.taskOutboxCount = 0;
+    this.reloadOutboxState();
     this.taskCount = this.statements.countTasks.get()!.n;
     // Inside the batch transaction each write is a nested transaction, i.e. a savepoint.
     const nested = db.transaction((write: () => unknown) => write());
-    this.writes = new GroupCommit(nested, (run) => nested.immediate(run));
-    this.ackTransaction = db.transaction((published: number, acked: number) => {
+    this.writes = new GroupCommit(nested, (run) => {
+      try {
+        nested.immediate(run);
+      } catch (error) {
+        // The batch did not commit: what the writes counted in memory did not happen either.
+        this.reloadOutboxState();
+        throw error;
+      }
+    });
+    this.ackTransaction = db.transaction((published: number) => {
       this.statements.setWatermark.run(published);
-      this.published = published;
-      this.outboxCount -= acked;
     }).immediate;
     this.ackTaskTransaction = db.transaction((sequences: number[]) => {
       for (const sequence of sequences) this.taskOutboxCount -= this.statements.ackTaskEvent.run(sequence).changes;
@@ -314,7 +321,7 @@ export class SqliteStore implements Store {
   applyReplicatedEvent(event: ExecutionEvent): boolean {
     this.ensureOpen();
     const { execution } = event;
-    return this.db.transaction((): boolean => {
+    const applied = this.db.transaction((): boolean => {
       if (this.dynamic.get('SELECT 1 FROM events WHERE sequence = ?').get(event.sequence) !== undefined) return false;
       const stored = this.statements.executionStateById.get(execution.id);
       if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return false;
@@ -333,13 +340,13 @@ export class SqliteStore implements Store {
       // Nothing to publish: when no event of this store's own waits, the watermark follows the
       // replicated events, so they never count as waiting. (A store is either a replica's read
       // model or the recording store with an outbox, not both.)
-      if (this.outboxCount === 0 && event.sequence > this.published) {
-        this.statements.setWatermark.run(event.sequence);
-        this.published = event.sequence;
-      }
-      this.eventPruner.eventAdded(event.sequence, this.published);
+      const follows = this.outboxCount === 0 && event.sequence > this.published;
+      if (follows) this.statements.setWatermark.run(event.sequence);
+      this.eventPruner.eventAdded(event.sequence, follows ? event.sequence : this.published);
       return true;
     }).immediate();
+    if (applied && this.outboxCount === 0 && event.sequence > this.published) this.published = event.sequence;
+    return applied;
   }
 
   async getExecution(id: string): Promise<Execution | undefined> {
@@ -454,7 +461,10 @@ export class SqliteStore implements Store {
       else if (acked[i]! > head[count]!) break; // a waiting event that was not acked
       // else a duplicate or an unknown sequence below the next waiting one: skip it
     }
-    if (count > 0) this.ackTransaction(head[count - 1]!, count);
+    if (count === 0) return;
+    this.ackTransaction(head[count - 1]!);
+    this.published = head[count - 1]!;
+    this.outboxCount -= count;
   }
 
   async droppedOutboxEvents(): Promise<number> {
@@ -483,6 +493,13 @@ export class SqliteStore implements Store {
     this.writes.flush();
     this.closed = true;
     this.db.close();
+  }
+
+  /** The outbox watermark and count as the file has them. */
+  private reloadOutboxState(): void {
+    this.published = this.statements.watermark.get()!.published;
+    this.outboxCount = this.statements.countAbove.get(this.published)!.n;
+    this.taskOutboxCount = this.statements.taskEventCount.get()!.n;
   }
 
   private ensureOpen(): void {
@@ -565,19 +582,20 @@ export class SqliteStore implements Store {
         .lastInsertRowid,
     );
     // Above the watermark, the new event waits in the outbox: nothing more to write for it.
-    this.outboxCount++;
-    const excess = this.outboxCount - this.outboxLimit;
+    let published = this.published;
+    const excess = this.outboxCount + 1 - this.outboxLimit;
     if (excess > 0) {
       // At the limit the oldest waiting events give way (the watermark moves past them): the
       // history (and watch replay) keeps them.
-      const last = this.statements.nthAbove.get(this.published, excess - 1)!.sequence;
-      this.statements.setWatermark.run(last);
-      this.published = last;
-      this.outboxCount -= excess;
-      this.dropped += excess;
+      published = this.statements.nthAbove.get(published, excess - 1)!.sequence;
+      this.statements.setWatermark.run(published);
     }
     if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
-    this.eventPruner.eventAdded(sequence, this.published);
+    this.eventPruner.eventAdded(sequence, published);
+    // Counted once every statement of this write went through (a throw undoes its savepoint).
+    this.outboxCount += 1 - Math.max(0, excess);
+    this.published = published;
+    this.dropped += Math.max(0, excess);
     // Decoded from what was written: the caller's object may change later, the event may not.
     return { sequence, id: event.id, time: event.time, execution: executionFromJson(json) };
   }

@@ -276,13 +276,13 @@ function sinceCreated(task: Task, last: Execution | undefined): Execution | unde
 /**
  * The task count behind `maxTasks`. While the store counts cheaply (the JetStream store's
  * in-memory cache, or any store that only starts an I/O) it is asked on every create, as
- * always. When the call itself costs more than `CHEAP_COUNT_MS` of this thread's time, twice in a row
- * (SQLite's COUNT(*) walks an index in the call: 10.8 ms at a million tasks, 0.1 ms at ten
- * thousand) the store's count is read at most once per `maxAgeMs` and the creates and deletes
- * made through this control plane are added to it meanwhile; creates finished while a count
- * was being read are added on top, so the figure never falls below what this process wrote.
- * Only a store whose count is slow takes this path: SQLite, whose one writer is this process.
- * A refusal is always decided on a count read from the store just then.
+ * always. When the call itself takes more than `CHEAP_COUNT_MS` of this thread, twice in a
+ * row (SQLite's COUNT(*) walks an index inside the call: 10.8 ms at a million tasks), the
+ * store's count is read at most once per `maxAgeMs` and the creates and deletes made through
+ * this control plane are added to it meanwhile; creates finished while a count was being read
+ * are added on top, so the figure never falls below what this process wrote. Only a store
+ * whose count is slow takes this path: SQLite, whose one writer is this process. A refusal is
+ * always decided on a count read from the store just then.
  */
 class TaskCount {
   private count: number | undefined;

@@ -1,6 +1,6 @@
-import { executionLag, type Attempt, type Execution, type ExecutionState, type Trigger } from '../domain/execution.js';
+import { executionLag, type Attempt, type Execution, type ExecutionEvent, type ExecutionState, type Trigger } from '../domain/execution.js';
 import { ExecutionState as ProtoExecutionState, Trigger as ProtoTrigger } from '../gen/cronplane/v1/execution_pb.js';
-import type { ProtoWriter } from './proto-writer.js';
+import { ProtoWriter } from './proto-writer.js';
 
 /**
  * cronplane.v1.Execution written straight from the domain execution: the bytes of
@@ -74,4 +74,16 @@ export function writeExecution(w: ProtoWriter, field: number, execution: Executi
   for (const attempt of execution.attempts) writeAttempt(w, 12, attempt);
   w.string(13, execution.output);
   w.join(start);
+}
+
+/** WatchExecutionsResponse `{ ExecutionEvent event = 1; }`, as executionEventToProto + toBinary would write it. */
+export function encodeWatchResponse(event: ExecutionEvent): Buffer {
+  const w = new ProtoWriter(256 + 64 * event.execution.attempts.length);
+  const start = w.fork(1);
+  w.int64(1, event.sequence); // uint64: the same varint for the non-negative sequences a store assigns
+  w.string(2, event.id);
+  writeTimestamp(w, 3, event.time);
+  writeExecution(w, 4, event.execution);
+  w.join(start);
+  return w.finish();
 }

@@ -1,14 +1,11 @@
 import type { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
-import { create } from '@bufbuild/protobuf';
 import { UnavailableError } from '../domain/errors.js';
 import type { SchedulerApi } from '../engine/scheduler-api.js';
-import {
-  WatchExecutionsResponseSchema,
-  type WatchExecutionsRequest,
-  type WatchExecutionsResponse,
-} from '../gen/cronplane/v1/scheduler_service_pb.js';
-import { executionEventToProto, watchQueryFromProto } from './convert-execution.js';
+import type { ExecutionEvent } from '../domain/execution.js';
+import type { WatchExecutionsRequest, WatchExecutionsResponse } from '../gen/cronplane/v1/scheduler_service_pb.js';
+import { watchQueryFromProto } from './convert-execution.js';
+import { encodeWatchResponse } from './encode-execution.js';
 import type { SchedulerHandlerHooks } from './request-context.js';
 import { RpcCall } from './rpc-call.js';
 
@@ -26,10 +23,27 @@ function drained(stream: EventEmitter, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Each event's response bytes, once for all the streams it goes to: the watch hub hands the
+ * same event object to every matching watcher, so a hundred watchers cost one encoding and a
+ * hundred writes. Weak: an event is forgotten with its last reader.
+ */
+type EncodedEvents = WeakMap<ExecutionEvent, Buffer>;
+
+function encoded(cache: EncodedEvents, event: ExecutionEvent): Buffer {
+  let bytes = cache.get(event);
+  if (bytes === undefined) {
+    bytes = encodeWatchResponse(event);
+    cache.set(event, bytes);
+  }
+  return bytes;
+}
+
 async function serveWatch(
   api: SchedulerApi,
   hooks: SchedulerHandlerHooks,
   call: grpc.ServerWritableStream<WatchExecutionsRequest, WatchExecutionsResponse>,
+  cache: EncodedEvents,
 ): Promise<void> {
   const watch = new AbortController();
   let shuttingDown = false;
@@ -50,7 +64,8 @@ async function serveWatch(
     if (!watch.signal.aborted) {
       for await (const event of api.watchExecutions(query, watch.signal)) {
         if (watch.signal.aborted) break;
-        const more = call.write(create(WatchExecutionsResponseSchema, { event: executionEventToProto(event) }));
+        // Bytes pass through the response serializer as they are (service-definition.ts).
+        const more = call.write(encoded(cache, event) as unknown as WatchExecutionsResponse);
         if (!more) await drained(call, watch.signal);
       }
     }
@@ -87,8 +102,9 @@ export function createWatchExecutionsHandler(
   api: SchedulerApi,
   hooks: SchedulerHandlerHooks,
 ): grpc.handleServerStreamingCall<WatchExecutionsRequest, WatchExecutionsResponse> {
+  const cache: EncodedEvents = new WeakMap();
   return (call) => {
-    serveWatch(api, hooks, call).catch((err: unknown) => {
+    serveWatch(api, hooks, call, cache).catch((err: unknown) => {
       hooks.log.error({ err, method: 'WatchExecutions' }, 'watch stream failed while ending');
     });
   };

@@ -80,7 +80,7 @@ class Watcher {
  * starts and de-duplicated by sequence, so the seam has no gap and no repeat.
  *
  * Every watcher gets the same event object (never changed once published): a transport can
- * encode it once for all of them (see watchResponseBytes).
+ * encode it once for all of them (the gRPC WatchExecutions handler does).
  */
 export class WatchHub {
   private readonly watchers = new Set<Watcher>();

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { create, toBinary } from '@bufbuild/protobuf';
 import { ResourceExhaustedError } from '../../../src/domain/errors.js';
 import type { ExecutionEvent, ExecutionState } from '../../../src/domain/execution.js';
-import { WatchExecutionsResponseSchema } from '../../../src/gen/cronplane/v1/scheduler_service_pb.js';
-import { executionEventToProto } from '../../../src/grpc/convert-execution.js';
 import { WatchHub } from '../../../src/events/watch-hub.js';
-import { watchResponseBytes } from '../../../src/events/watch-encoding.js';
 import type { Store } from '../../../src/store/store.js';
 
 function event(sequence: number, taskName = 'a', state: ExecutionState = 'RUNNING'): ExecutionEvent {
@@ -88,10 +84,3 @@ test('a slow reader keeps every event through queue compaction; one that falls b
   assert.equal(hub.size, 0);
 });
 
-test('watchResponseBytes: the WatchExecutionsResponse wire bytes, encoded once per event object', () => {
-  const e = { ...event(7, 'billing', 'SUCCEEDED'), execution: { ...event(7).execution, startTime: 1_700_000_000_250, endTime: 1_700_000_001_000, attempt: 1, attempts: [{ number: 1, startTime: 1_700_000_000_250, endTime: 1_700_000_001_000, state: 'SUCCEEDED' as const, error: '' }] } };
-  const bytes = watchResponseBytes(e);
-  assert.deepEqual(new Uint8Array(bytes), toBinary(WatchExecutionsResponseSchema, create(WatchExecutionsResponseSchema, { event: executionEventToProto(e) })));
-  assert.equal(watchResponseBytes(e), bytes, 'the same Buffer for every watcher');
-  assert.notEqual(watchResponseBytes({ ...e }), bytes, 'another object is encoded on its own');
-});

@@ -123,8 +123,9 @@ export class Engine {
     const tasks = await this.store.allTasks();
     const lastByTask = await this.store.lastOccurrences?.();
     for (const task of tasks) {
-      // adopt: a million tasks are a million copies of a few schedules, label sets and actions.
-      this.load(this.parts.adopt(task), lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
+      // A million tasks are a million copies of a few schedules, label sets and actions. (share,
+      // not adopt: a store may hand out objects it keeps, as the JetStream store's cache does.)
+      this.load(this.parts.share(task), lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
     }
     this.running = true;
     for (const exec of kept) {
@@ -677,8 +678,7 @@ export class Engine {
       if (next === undefined) return;
       await this.store.replaceTask(next, current.etag);
       const entry = this.tasks.get(name);
-      // Decoded just now and written already: nobody else holds its parts, so share them in place.
-      if (entry !== undefined) entry.task = this.parts.adopt(next);
+      if (entry !== undefined) entry.task = this.parts.share(next);
     });
   }
 

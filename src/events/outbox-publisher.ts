@@ -39,6 +39,11 @@ interface Prepared {
 }
 
 const WARN_EVERY_MS = 60_000;
+/**
+ * A task event carries the whole task (decoded, then encoded by reflection): 500 of them held
+ * the event loop for a ListTasks page's worth of 200+ ms while a million seeded tasks drained.
+ */
+const TASK_EVENTS_PER_BATCH = 100;
 
 /** A published batch of execution events waiting for the server's answer to its flush. */
 interface InFlight {
@@ -103,15 +108,15 @@ export class OutboxPublisher {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let published = 0;
+      let more = false;
       try {
         await this.watchFill();
-        published = await this.publishBatch();
+        more = await this.publishBatch();
       } catch (err) {
         this.options.log.warn({ err: (err as Error).message }, 'event publish failed; will retry');
         await this.sleep();
       }
-      if (published < this.batchSize && !this.kicked) await this.sleep();
+      if (!more && !this.kicked) await this.sleep();
       this.kicked = false;
     }
   }
@@ -121,12 +126,13 @@ export class OutboxPublisher {
     return events.map((e) => ({ sequence: e.sequence, meta: describeExecutionEvent(subjectPrefix, e), body: encode.execution(e) }));
   }
 
-  /** Returns the size of the largest batch it read: a full one means more may be waiting. */
-  private async publishBatch(): Promise<number> {
+  /** Returns whether it read a full batch: then more may be waiting. */
+  private async publishBatch(): Promise<boolean> {
     const nc = this.options.connection();
-    if (nc === undefined) return 0;
+    if (nc === undefined) return false;
     const { store, encode, subjectPrefix } = this.options;
-    const tasks: Prepared[] = (await store.pendingTaskOutbox(this.batchSize)).map((e) => ({
+    const taskLimit = Math.min(this.batchSize, TASK_EVENTS_PER_BATCH);
+    const tasks: Prepared[] = (await store.pendingTaskOutbox(taskLimit)).map((e) => ({
       sequence: e.sequence,
       meta: describeTaskEvent(subjectPrefix, e),
       body: encode.task(e),
@@ -138,16 +144,17 @@ export class OutboxPublisher {
         await store.ackTaskOutbox(tasks.map((p) => p.sequence));
         this.options.onPublished?.(tasks.length);
       }
-      return Math.max(tasks.length, await this.publishExecutionsCore(nc));
+      const largestExecutionBatch = await this.publishExecutionsCore(nc);
+      return tasks.length === taskLimit || largestExecutionBatch >= this.batchSize;
     }
     const executions = this.prepareExecutions(await store.pendingOutbox(this.batchSize));
-    if (executions.length + tasks.length === 0) return 0;
+    if (executions.length + tasks.length === 0) return false;
     await this.ensureStream(nc);
     await store.ackTaskOutbox(await this.publishJetStream(nc, tasks));
     await store.ackOutbox(await this.publishJetStream(nc, executions));
     const count = executions.length + tasks.length;
     this.options.onPublished?.(count);
-    return Math.max(executions.length, tasks.length);
+    return executions.length === this.batchSize || tasks.length === taskLimit;
   }
 
   /**

@@ -1,12 +1,8 @@
 import type Database from 'better-sqlite3';
-import { emptyTaskSpec, type Task } from '../src/domain/task.js';
-import { normalizeTaskSpec, validateTaskSpec } from '../src/domain/task-validation.js';
-import { uuidv7 } from '../src/engine/ids.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Args } from './lib/args.js';
 import { report } from './lib/children.js';
-import { PAYLOAD } from './lib/task-specs.js';
-import { mixedSchedule, scaleTaskName, teamLabel } from './lib/schedules.js';
+import { scaleTask } from './lib/scale-task.js';
 
 /**
  * Child process: writes tasks straight into a cronplane SQLite file with SqliteStore.createTask,
@@ -24,30 +20,6 @@ const subject = args.string('subject', 'cpbench.scale.fire');
 const startTime = args.number('start-time', Date.now() + 86_400_000);
 if (dbPath === '') throw new Error('--db is required');
 
-function buildTask(i: number, now: number): Task {
-  const spec = emptyTaskSpec(scaleTaskName(i));
-  spec.schedule = mixedSchedule(i);
-  spec.labels = teamLabel(i);
-  spec.startTime = startTime;
-  spec.action = { kind: 'natsPublish', subject, payload: PAYLOAD, headers: {}, jetstream: false };
-  const normal = normalizeTaskSpec(spec);
-  validateTaskSpec(normal, 'task', now);
-  return {
-    ...normal,
-    action: normal.action!,
-    pausedReason: '',
-    createTime: now,
-    updateTime: now,
-    etag: uuidv7(now),
-    runCount: 0,
-    consecutiveFailures: 0,
-    createdBy: '',
-    updatedBy: '',
-    scheduleAnchor: now,
-    createRequestId: '',
-  };
-}
-
 async function main(): Promise<void> {
   const store = SqliteStore.open(dbPath);
   const db = (store as unknown as { db: Database.Database }).db;
@@ -59,7 +31,7 @@ async function main(): Promise<void> {
     const pending: Promise<void>[] = [];
     // createTask's body is synchronous up to its insert, so the inserts land inside this transaction.
     db.transaction(() => {
-      for (let i = start; i < end; i++) pending.push(store.createTask(buildTask(i, now)));
+      for (let i = start; i < end; i++) pending.push(store.createTask(scaleTask(i, now, startTime, subject)));
     }).immediate();
     await Promise.all(pending);
     written += end - start;

@@ -1,13 +1,11 @@
-import { emptyTaskSpec, SharedTaskParts, type Task } from '../src/domain/task.js';
+import { SharedTaskParts, type Task } from '../src/domain/task.js';
 import { compileSchedule, type Schedule } from '../src/domain/schedule.js';
-import { normalizeTaskSpec } from '../src/domain/task-validation.js';
-import { uuidv7 } from '../src/engine/ids.js';
 import { taskFromJson, taskToJson } from '../src/store/sqlite/rows.js';
 import { Args, isMain } from './lib/args.js';
 import { formatTable } from './lib/results.js';
-import { mixedSchedule, scaleTaskName, teamLabel } from './lib/schedules.js';
+import { mixedSchedule } from './lib/schedules.js';
+import { scaleTask } from './lib/scale-task.js';
 import { fmt } from './lib/stats.js';
-import { PAYLOAD } from './lib/task-specs.js';
 
 /**
  * Heap per task of what holding N tasks costs, by part, in this process (run with
@@ -20,29 +18,6 @@ import { PAYLOAD } from './lib/task-specs.js';
  */
 
 const gc = (globalThis as { gc?: () => void }).gc;
-
-function buildTask(i: number, now: number, startTime: number): Task {
-  const spec = emptyTaskSpec(scaleTaskName(i));
-  spec.schedule = mixedSchedule(i);
-  spec.labels = teamLabel(i);
-  spec.startTime = startTime;
-  spec.action = { kind: 'natsPublish', subject: 'cpbench.scale.fire', payload: PAYLOAD, headers: {}, jetstream: false };
-  const normal = normalizeTaskSpec(spec);
-  return {
-    ...normal,
-    action: normal.action!,
-    pausedReason: '',
-    createTime: now,
-    updateTime: now,
-    etag: uuidv7(now),
-    runCount: 0,
-    consecutiveFailures: 0,
-    createdBy: '',
-    updatedBy: '',
-    scheduleAnchor: now,
-    createRequestId: '',
-  };
-}
 
 function heapUsed(): number {
   gc!();
@@ -70,7 +45,7 @@ async function main(): Promise<void> {
   const n = args.number('tasks', 200_000);
   const now = Date.now();
   const start = now + 86_400_000;
-  const json = Array.from({ length: n }, (_, i) => taskToJson(buildTask(i, now, start)));
+  const json = Array.from({ length: n }, (_, i) => taskToJson(scaleTask(i, now, start, 'cpbench.scale.fire')));
   for (let i = 0; i < 300; i++) compileSchedule(mixedSchedule(i)); // the shared schedules exist before measuring
 
   const loaded = perItem(n, (i) => taskFromJson(json[i]!));

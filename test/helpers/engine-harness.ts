@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Execution, ExecutionEvent } from '../../src/domain/execution.js';
@@ -9,6 +10,19 @@ import { FakeClock } from '../../src/engine/fake-clock.js';
 import { WatchHub } from '../../src/events/watch-hub.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { ScriptedActions } from './scripted-actions.js';
+
+/** For a test file: `harness()` starts a fresh EngineHarness; all of them are cleaned up after the file. */
+export function harnessPerTest(): () => Promise<EngineHarness> {
+  const started: EngineHarness[] = [];
+  after(async () => {
+    for (const h of started) await h.cleanup();
+  });
+  return async () => {
+    const h = await new EngineHarness().start();
+    started.push(h);
+    return h;
+  };
+}
 
 export const CONTEXT = { requestId: 'test', principal: '', createRequestId: '' };
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Execution } from '../../src/domain/execution.js';
 import type { Engine } from '../../src/engine/engine.js';
-import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
+import { CONTEXT, EngineHarness, harnessPerTest } from '../helpers/engine-harness.js';
 
 // Edges of claiming occurrences 500 ms ahead of their time (stored PENDING, started by the
 // timer at the time): races with the control plane and stop, run counts, misfire, restarts.
@@ -10,15 +10,7 @@ import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
 const at = (second: number) => T0 + second * 1000;
-const harnesses: EngineHarness[] = [];
-async function harness(): Promise<EngineHarness> {
-  const h = await new EngineHarness().start();
-  harnesses.push(h);
-  return h;
-}
-after(async () => {
-  for (const h of harnesses) await h.cleanup();
-});
+const harness = harnessPerTest();
 
 /** Every stored state of the execution of `task` scheduled at `second`, in order. */
 function storyAt(h: EngineHarness, task: string, second: number): string[] {

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
+import { describe, test } from 'node:test';
+import { CONTEXT, EngineHarness, harnessPerTest } from '../helpers/engine-harness.js';
 
 // Occurrences are claimed (stored PENDING) 500 ms before their time, so at the time the action
 // starts without a store write in between. These tests pin what that means around the edges.
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
-const harnesses: EngineHarness[] = [];
-async function harness(): Promise<EngineHarness> {
-  const h = await new EngineHarness().start();
-  harnesses.push(h);
-  return h;
-}
-after(async () => {
-  for (const h of harnesses) await h.cleanup();
-});
+const harness = harnessPerTest();
 
 /** Every stored state of the execution of `task` scheduled at T0 + `second` s, in order. */
 function storyAt(h: EngineHarness, task: string, second: number): string[] {

@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { settle } from '../../src/engine/fake-clock.js';
-import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
+import { CONTEXT, harnessPerTest } from '../helpers/engine-harness.js';
 
 const T0 = Date.UTC(2026, 0, 1, 0, 0, 0);
-const harnesses: EngineHarness[] = [];
-async function harness(): Promise<EngineHarness> {
-  const h = await new EngineHarness().start();
-  harnesses.push(h);
-  return h;
-}
-after(async () => {
-  for (const h of harnesses) await h.cleanup();
-});
+const harness = harnessPerTest();
 
 describe('engine on a fake clock with a real SQLite store', () => {
   test('a per-second task fires once per second at the exact scheduled times', async () => {

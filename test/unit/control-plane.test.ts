@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Execution } from '../../src/domain/execution.js';
 import { ControlPlane } from '../../src/engine/control-plane.js';
 import type { Store } from '../../src/store/store.js';
-import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
+import { CONTEXT, EngineHarness, harnessPerTest } from '../helpers/engine-harness.js';
 
 /**
  * The control plane's own bookkeeping around the store: how many store calls a page, a create
@@ -11,15 +11,7 @@ import { CONTEXT, EngineHarness } from '../helpers/engine-harness.js';
  * A real SQLite store in a temp dir and a fake clock (EngineHarness).
  */
 
-const harnesses: EngineHarness[] = [];
-async function harness(): Promise<EngineHarness> {
-  const h = await new EngineHarness().start();
-  harnesses.push(h);
-  return h;
-}
-after(async () => {
-  for (const h of harnesses) await h.cleanup();
-});
+const harness = harnessPerTest();
 
 /**
  * The harness's store with every call counted, and optionally the bulk `lastExecutions`.

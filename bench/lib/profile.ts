@@ -16,6 +16,18 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** A .cpuprofile with its nodes by id and each node's parent. */
+function loadProfile(path: string): { profile: CpuProfile; byId: Map<number, ProfileNode>; parent: Map<number, number> } {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const byId = new Map<number, ProfileNode>();
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    byId.set(node.id, node);
+    for (const c of node.children ?? []) parent.set(c, node.id);
+  }
+  return { profile, byId, parent };
+}
+
 export interface HotFunction {
   function: string;
   location: string;
@@ -55,13 +67,7 @@ function shortUrl(url: string): string {
  * Total time counts a function once per sample even when it recurses.
  */
 export function hotFunctions(path: string, top = 25): { totalMs: number; idlePercent: number; gcPercent: number; functions: HotFunction[]; byFile: { file: string; selfPercent: number }[] } {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-  const byId = new Map<number, ProfileNode>();
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) {
-    byId.set(node.id, node);
-    for (const c of node.children ?? []) parent.set(c, node.id);
-  }
+  const { profile, byId, parent } = loadProfile(path);
   const key = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}\u0000${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
   const self = new Map<string, number>();
   const total = new Map<string, number>();
@@ -104,13 +110,7 @@ export function hotFunctions(path: string, top = 25): { totalMs: number; idlePer
 
 /** Total (inclusive) time of the functions whose name matches, hottest first: where the time goes from the top. */
 export function inclusiveTimes(path: string, names: RegExp, top = 30): { function: string; location: string; totalPercent: number }[] {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
-  const byId = new Map<number, ProfileNode>();
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) {
-    byId.set(node.id, node);
-    for (const c of node.children ?? []) parent.set(c, node.id);
-  }
+  const { profile, byId, parent } = loadProfile(path);
   const total = new Map<string, number>();
   let sum = 0;
   for (let i = 0; i < profile.samples.length; i++) {

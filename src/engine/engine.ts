@@ -65,8 +65,9 @@ const MAX_CLAIM_AHEAD_MS = 900;
 
 /**
  * The scheduler core: one timer over a min-heap of each enabled task's next occurrence.
- * A due occurrence is claimed in the store (exactly once), put through the overlap policy and
- * run; occurrences found long past go through the misfire policy. No I/O of its own: the store,
+ * A due occurrence is claimed in the store (exactly once; without replicas 500 ms ahead of its
+ * time, see claimAhead), put through the overlap policy and run; occurrences found long past go
+ * through the misfire policy. No I/O of its own: the store,
  * the actions and the event listener are injected.
  */
 export class Engine {

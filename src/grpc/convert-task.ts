@@ -34,7 +34,8 @@ const TASK_STATE_FROM_PROTO: Readonly<Record<number, TaskState>> = {
   [ProtoTaskState.ENABLED]: 'ENABLED',
   [ProtoTaskState.PAUSED]: 'PAUSED',
 };
-const TASK_STATE_TO_PROTO: Readonly<Record<TaskState, ProtoTaskState>> = {
+/** Also used by encode-task.ts (wire bytes written directly). */
+export const TASK_STATE_TO_PROTO: Readonly<Record<TaskState, ProtoTaskState>> = {
   ENABLED: ProtoTaskState.ENABLED,
   PAUSED: ProtoTaskState.PAUSED,
 };
@@ -45,7 +46,8 @@ const OVERLAP_FROM_PROTO: Readonly<Record<number, OverlapPolicy>> = {
   [ProtoOverlapPolicy.BUFFER_ONE]: 'BUFFER_ONE',
   [ProtoOverlapPolicy.CANCEL_PREVIOUS]: 'CANCEL_PREVIOUS',
 };
-const OVERLAP_TO_PROTO: Readonly<Record<OverlapPolicy, ProtoOverlapPolicy>> = {
+/** Also used by encode-task.ts (wire bytes written directly). */
+export const OVERLAP_TO_PROTO: Readonly<Record<OverlapPolicy, ProtoOverlapPolicy>> = {
   SKIP: ProtoOverlapPolicy.SKIP,
   ALLOW: ProtoOverlapPolicy.ALLOW,
   BUFFER_ONE: ProtoOverlapPolicy.BUFFER_ONE,
@@ -57,7 +59,8 @@ const MISFIRE_FROM_PROTO: Readonly<Record<number, MisfirePolicy>> = {
   [ProtoMisfirePolicy.SKIP]: 'SKIP',
   [ProtoMisfirePolicy.RUN_ALL]: 'RUN_ALL',
 };
-const MISFIRE_TO_PROTO: Readonly<Record<MisfirePolicy, ProtoMisfirePolicy>> = {
+/** Also used by encode-task.ts (wire bytes written directly). */
+export const MISFIRE_TO_PROTO: Readonly<Record<MisfirePolicy, ProtoMisfirePolicy>> = {
   RUN_ONCE: ProtoMisfirePolicy.RUN_ONCE,
   SKIP: ProtoMisfirePolicy.SKIP,
   RUN_ALL: ProtoMisfirePolicy.RUN_ALL,

@@ -1,5 +1,5 @@
-import { executionLag, type Attempt, type Execution, type ExecutionEvent, type ExecutionState, type Trigger } from '../domain/execution.js';
-import { ExecutionState as ProtoExecutionState, Trigger as ProtoTrigger } from '../gen/cronplane/v1/execution_pb.js';
+import { executionLag, type Attempt, type Execution, type ExecutionEvent } from '../domain/execution.js';
+import { executionStateToProto, triggerToProto } from './convert-execution.js';
 import { ProtoWriter } from './proto-writer.js';
 
 /**
@@ -7,24 +7,6 @@ import { ProtoWriter } from './proto-writer.js';
  * toBinary(ExecutionSchema, executionToProto(execution)) without building the message
  * (see proto-writer.ts). Field numbers follow proto/cronplane/v1/execution.proto.
  */
-
-const STATE: Readonly<Record<ExecutionState, number>> = {
-  PENDING: ProtoExecutionState.PENDING,
-  RUNNING: ProtoExecutionState.RUNNING,
-  SUCCEEDED: ProtoExecutionState.SUCCEEDED,
-  FAILED: ProtoExecutionState.FAILED,
-  TIMED_OUT: ProtoExecutionState.TIMED_OUT,
-  CANCELLED: ProtoExecutionState.CANCELLED,
-  RETRYING: ProtoExecutionState.RETRYING,
-  SKIPPED: ProtoExecutionState.SKIPPED,
-  MISSED: ProtoExecutionState.MISSED,
-  LOST: ProtoExecutionState.LOST,
-};
-const TRIGGER: Readonly<Record<Trigger, number>> = {
-  SCHEDULE: ProtoTrigger.SCHEDULE,
-  MANUAL: ProtoTrigger.MANUAL,
-  CATCHUP: ProtoTrigger.CATCHUP,
-};
 
 /** A google.protobuf.Timestamp field for an epoch-ms instant, as timestampFromMillis makes it. */
 export function writeTimestamp(w: ProtoWriter, field: number, ms: number): void {
@@ -51,7 +33,7 @@ function writeAttempt(w: ProtoWriter, field: number, attempt: Attempt): void {
   w.int32(1, attempt.number);
   writeTimestamp(w, 2, attempt.startTime);
   if (attempt.endTime !== undefined) writeTimestamp(w, 3, attempt.endTime);
-  w.int32(4, STATE[attempt.state] ?? 0);
+  w.int32(4, executionStateToProto(attempt.state));
   w.string(5, attempt.error);
   w.join(start);
 }
@@ -64,9 +46,9 @@ export function writeExecution(w: ProtoWriter, field: number, execution: Executi
   writeTimestamp(w, 3, execution.scheduledTime);
   if (execution.startTime !== undefined) writeTimestamp(w, 4, execution.startTime);
   if (execution.endTime !== undefined) writeTimestamp(w, 5, execution.endTime);
-  w.int32(6, STATE[execution.state] ?? 0);
+  w.int32(6, executionStateToProto(execution.state));
   w.int32(7, execution.attempt);
-  w.int32(8, TRIGGER[execution.trigger] ?? 0);
+  w.int32(8, triggerToProto(execution.trigger));
   w.string(9, execution.error);
   w.string(10, execution.node);
   const lag = executionLag(execution);

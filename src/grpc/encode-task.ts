@@ -1,10 +1,6 @@
-import type { ActionSpec, MisfirePolicy, OverlapPolicy, RetryPolicy, TaskState } from '../domain/task.js';
+import type { ActionSpec, RetryPolicy } from '../domain/task.js';
 import type { TaskView } from '../engine/scheduler-api.js';
-import {
-  MisfirePolicy as ProtoMisfirePolicy,
-  OverlapPolicy as ProtoOverlapPolicy,
-  TaskState as ProtoTaskState,
-} from '../gen/cronplane/v1/task_pb.js';
+import { MISFIRE_TO_PROTO, OVERLAP_TO_PROTO, TASK_STATE_TO_PROTO } from './convert-task.js';
 import { writeDuration, writeExecution, writeTimestamp } from './encode-execution.js';
 import { ProtoWriter } from './proto-writer.js';
 
@@ -15,19 +11,6 @@ import { ProtoWriter } from './proto-writer.js';
  * proto/cronplane/v1/task.proto and scheduler_service.proto; the unit tests hold them to
  * protobuf-es byte for byte. The response serializer passes bytes through unchanged.
  */
-
-const STATE: Readonly<Record<TaskState, number>> = { ENABLED: ProtoTaskState.ENABLED, PAUSED: ProtoTaskState.PAUSED };
-const OVERLAP: Readonly<Record<OverlapPolicy, number>> = {
-  SKIP: ProtoOverlapPolicy.SKIP,
-  ALLOW: ProtoOverlapPolicy.ALLOW,
-  BUFFER_ONE: ProtoOverlapPolicy.BUFFER_ONE,
-  CANCEL_PREVIOUS: ProtoOverlapPolicy.CANCEL_PREVIOUS,
-};
-const MISFIRE: Readonly<Record<MisfirePolicy, number>> = {
-  RUN_ONCE: ProtoMisfirePolicy.RUN_ONCE,
-  SKIP: ProtoMisfirePolicy.SKIP,
-  RUN_ALL: ProtoMisfirePolicy.RUN_ALL,
-};
 
 /** `{ Task task = 1; }`: CreateTaskResponse, GetTaskResponse, UpdateTaskResponse, Pause/ResumeTaskResponse. */
 export function encodeTaskResponse(view: TaskView): Buffer {
@@ -113,12 +96,12 @@ export function writeTask(w: ProtoWriter, field: number, view: TaskView): void {
   w.string(2, task.schedule.timeZone);
   w.join(schedule);
   if (task.action !== undefined) writeAction(w, 4, task.action);
-  w.int32(5, STATE[task.state] ?? 0);
+  w.int32(5, TASK_STATE_TO_PROTO[task.state] ?? 0);
   writeStringMap(w, 6, task.labels);
   writeDuration(w, 7, task.attemptDeadlineMs);
   writeRetryPolicy(w, 8, task.retryPolicy);
-  w.int32(9, OVERLAP[task.overlapPolicy] ?? 0);
-  w.int32(10, MISFIRE[task.misfirePolicy] ?? 0);
+  w.int32(9, OVERLAP_TO_PROTO[task.overlapPolicy] ?? 0);
+  w.int32(10, MISFIRE_TO_PROTO[task.misfirePolicy] ?? 0);
   writeDuration(w, 11, task.catchupWindowMs);
   if (task.startTime !== undefined) writeTimestamp(w, 12, task.startTime);
   if (task.endTime !== undefined) writeTimestamp(w, 13, task.endTime);

@@ -38,7 +38,11 @@ const NATS_START_WAIT_MS = 2_000;
 /** The store of the configured kind; the jetstream store needs NATS, so it waits for it. */
 async function openStore(config: Config, nats: NatsConnectionManager, log: Logger): Promise<Store> {
   if (config.store.kind === 'sqlite') {
-    return SqliteStore.open(config.store.path, { historyPerTask: config.historyPerTask, outboxLimit: config.outboxLimit });
+    return SqliteStore.open(config.store.path, {
+      historyPerTask: config.historyPerTask,
+      outboxLimit: config.outboxLimit,
+      onCheckpointError: (message) => log.warn({ err: message }, 'sqlite store: background WAL checkpoint failed (retried)'),
+    });
   }
   let nc = nats.current();
   for (let waited = 0; nc === undefined; waited += 500) {

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { migrate } from './schema.js';
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5_000;
+export const BUSY_TIMEOUT_MS = 5_000;
 /** Truncate the WAL file back to this size after a checkpoint, so one burst does not keep it big. */
 const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { EtagMismatchError, TaskAlreadyExistsError, TaskNotFoundError, UnavailableError } from '../../domain/errors.js';
-import { isFinalState } from '../../domain/execution.js';
+import { cloneExecution, isFinalState } from '../../domain/execution.js';
 import type { Execution, ExecutionEvent, ExecutionState } from '../../domain/execution.js';
 import type { TaskFilter } from '../../domain/task-filter.js';
 import type { Task } from '../../domain/task.js';
@@ -9,7 +9,8 @@ import { taskChangeOf, type TaskChange, type TaskEvent } from '../../domain/task
 import { randomUUID } from 'node:crypto';
 import { EventPruner } from './event-pruner.js';
 import { HistoryPruner } from './history-pruner.js';
-import { openDatabase } from './open-database.js';
+import { BUSY_TIMEOUT_MS, openDatabase } from './open-database.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
 import {
   eventFromRow,
@@ -36,6 +37,13 @@ export interface SqliteStoreOptions {
    * dropped from the outbox (execution events stay in the replay history). Default 1 000 000.
    */
   outboxLimit?: number;
+  /**
+   * Run WAL checkpoints (the store's fsyncs) on a worker thread instead of inside commits on
+   * the event loop (wal-checkpointer.ts). Default true for a file; never for ':memory:'.
+   */
+  checkpointInWorker?: boolean;
+  /** Told when a background checkpoint fails (it is retried on the next round). */
+  onCheckpointError?: (message: string) => void;
 }
 
 /** About a day of a busy node's events during a NATS outage; a few GB of disk at most. */
@@ -178,6 +186,7 @@ function placeholders(count: number): string {
  */
 export class SqliteStore implements Store {
   private closed = false;
+  private checkpointer: WalCheckpointer | undefined;
   private readonly statements: ReturnType<typeof prepareStatements>;
   private readonly dynamic: StatementCache;
   private readonly historyPruner: HistoryPruner;
@@ -243,7 +252,12 @@ export class SqliteStore implements Store {
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     const db = openDatabase(path);
     try {
-      return new SqliteStore(db, options);
+      const store = new SqliteStore(db, options);
+      const inMemory = path === '' || path === ':memory:';
+      if (!inMemory && options.checkpointInWorker !== false) {
+        store.checkpointer = WalCheckpointer.start(db, path, { busyTimeoutMs: BUSY_TIMEOUT_MS, onError: options.onCheckpointError });
+      }
+      return store;
     } catch (error) {
       db.close();
       throw error;
@@ -492,6 +506,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.writes.flush();
     this.closed = true;
+    // The worker's connection goes first: the last one to close checkpoints and removes the WAL.
+    await this.checkpointer?.stop();
     this.db.close();
   }
 
@@ -596,7 +612,7 @@ export class SqliteStore implements Store {
     this.outboxCount += 1 - Math.max(0, excess);
     this.published = published;
     this.dropped += Math.max(0, excess);
-    // Decoded from what was written: the caller's object may change later, the event may not.
-    return { sequence, id: event.id, time: event.time, execution: executionFromJson(json) };
+    // A copy of what was written: the caller's object may change later, the event may not.
+    return { sequence, id: event.id, time: event.time, execution: cloneExecution(execution) };
   }
 }

@@ -561,8 +561,18 @@ export class Engine {
    * firing path.
    */
   private async countRun(task: Task): Promise<void> {
-    const counted = this.updateStatus(task.name, (t) => ({ ...t, runCount: t.runCount + 1 }))
-      .catch((err) => this.options.onError?.(err, `run count of ${task.name}`));
+    const name = task.name;
+    const add = this.store.addRunCount?.bind(this.store);
+    const counted = (add === undefined
+      ? this.updateStatus(name, (t) => ({ ...t, runCount: t.runCount + 1 }))
+      : this.taskLock.run(name, async () => {
+        // One small write instead of reading and replacing the whole task; the copy held here
+        // follows (max_runs reads it).
+        await add(name);
+        const entry = this.tasks.get(name);
+        if (entry !== undefined) entry.task = { ...entry.task, runCount: entry.task.runCount + 1 };
+      })
+    ).catch((err) => this.options.onError?.(err, `run count of ${name}`));
     if (task.maxRuns > 0) await counted;
     else this.track(counted, `run count of ${task.name}`);
   }
@@ -644,6 +654,9 @@ export class Engine {
   /** Counts consecutive failures and pauses the task at pause_after_failures. */
   private async afterExecution(name: string, exec: Execution): Promise<void> {
     if (exec.state === 'SUCCEEDED') {
+      // With one replica the task held here is the stored one (every write goes through this
+      // process), so a task with no failures to reset needs no store read; replicas must ask.
+      if (this.options.placement === undefined && this.tasks.get(name)?.task.consecutiveFailures === 0) return;
       await this.updateStatus(name, (t) => (t.consecutiveFailures === 0 ? undefined : { ...t, consecutiveFailures: 0 }));
       return;
     }

@@ -31,6 +31,13 @@ export interface Store {
    * `expectedEtag` is given and stale. `time` (epoch ms) stamps the deleted event.
    */
   deleteTask(name: string, expectedEtag?: string, time?: number): Promise<void>;
+  /**
+   * Add one to the task's run count and change nothing else (no etag, no task event): the
+   * per-fire bookkeeping, without reading and rewriting the whole task. A missing task is
+   * ignored. Optional; without it the engine reads the task and replaces it. The caller
+   * serialises it with its own read-modify-writes of the task (the engine's task lock).
+   */
+  addRunCount?(name: string): Promise<void>;
 
   /**
    * Record an execution change and its event in one transaction: upsert the execution,

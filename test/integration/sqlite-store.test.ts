@@ -216,6 +216,24 @@ describe('SqliteStore: tasks', () => {
     }
   });
 
+  test('addRunCount adds one to the run count and nothing else: same etag, no task event; a missing task is ignored', async () => {
+    const { store } = openFresh();
+    try {
+      const task = makeTask('a', { etag: 'e1', runCount: 41, labels: { env: 'prod' } });
+      await store.createTask(task);
+      await store.ackTaskOutbox((await store.pendingTaskOutbox(10)).map((e) => e.sequence));
+      await Promise.all([store.addRunCount('a'), store.addRunCount('a'), store.addRunCount('missing')]);
+      assert.deepEqual(await store.getTask('a'), { ...task, runCount: 43 });
+      assert.deepEqual(await store.pendingTaskOutbox(10), [], 'a run count is not a task change');
+      await store.replaceTask({ ...task, runCount: 43, description: 'changed', etag: 'e2' }, 'e1');
+      await store.addRunCount('a');
+      assert.equal((await store.getTask('a'))?.runCount, 44);
+      assert.equal(await store.getTask('missing'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('deleteTask with and without an etag', async () => {
     const { store } = openFresh();
     try {

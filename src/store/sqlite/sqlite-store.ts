@@ -104,6 +104,10 @@ function prepareStatements(db: Database.Database) {
       UPDATE tasks SET state = @state, etag = @etag, labels = @labels, json = @json
       WHERE name = @name AND etag = @expected`),
     deleteTask: db.prepare<[string]>('DELETE FROM tasks WHERE name = ?'),
+    // In SQLite's own JSON functions: no decoding and encoding of the whole task in JavaScript.
+    addRunCount: db.prepare<[string]>(
+      "UPDATE tasks SET json = json_set(json, '$.runCount', json_extract(json, '$.runCount') + 1) WHERE name = ?",
+    ),
     deleteTaskIfEtag: db.prepare<[string, string]>('DELETE FROM tasks WHERE name = ? AND etag = ?'),
 
     executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
@@ -302,6 +306,11 @@ export class SqliteStore implements Store {
   async replaceTask(task: Task, expectedEtag: string): Promise<void> {
     this.ensureOpen();
     await this.writes.submit(() => this.replaceInTransaction(task, expectedEtag));
+  }
+
+  async addRunCount(name: string): Promise<void> {
+    this.ensureOpen();
+    await this.writes.submit(() => this.statements.addRunCount.run(name));
   }
 
   /** An empty `expectedEtag` counts as not given (proto3 strings cannot be absent). */

@@ -41,7 +41,7 @@ async function openStore(config: Config, nats: NatsConnectionManager, log: Logge
     return SqliteStore.open(config.store.path, {
       historyPerTask: config.historyPerTask,
       outboxLimit: config.outboxLimit,
-      onCheckpointError: (message) => log.warn({ err: message }, 'sqlite store: background WAL checkpoint failed (retried)'),
+      onWriterError: (message) => log.error({ err: message }, 'sqlite store: the writer thread failed; writes fail until restart'),
     });
   }
   let nc = nats.current();

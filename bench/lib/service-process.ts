@@ -132,6 +132,7 @@ export class CronplaneProcess {
   async dispose(): Promise<void> {
     if (this.child?.running) await this.child.stop('SIGKILL', 5_000);
     this.client?.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.CPBENCH_KEEP_DIR === undefined) rmSync(this.dir, { recursive: true, force: true });
+    else process.stderr.write(`kept ${this.dir}\n`);
   }
 }

@@ -431,9 +431,7 @@ export class Engine {
       return undefined;
     }
     const rt = this.runtime(name);
-    // Only executions that had started by this occurrence's time overlap it: one that started
-    // later (its claim was slow, or it was taken over late) must not make this one SKIPPED.
-    const overlapping = [...rt.active.values()].filter((h) => h.execution.startTime !== undefined && h.execution.startTime <= at);
+    const overlapping = this.overlapping(rt, at);
     const decision = decideOverlap(task.overlapPolicy, overlapping.length, rt.buffered !== undefined);
     const exec = this.newExecution(task, at, trigger);
     if (decision === 'skip') {
@@ -530,7 +528,7 @@ export class Engine {
       }
     }
     const rt = this.runtime(name);
-    const overlapping = [...rt.active.values()].filter((h) => h.execution.startTime !== undefined && h.execution.startTime <= at);
+    const overlapping = this.overlapping(rt, at);
     const decision = decideOverlap(task.overlapPolicy, overlapping.length, rt.buffered !== undefined);
     if (decision === 'skip') {
       exec.state = 'SKIPPED';
@@ -575,6 +573,15 @@ export class Engine {
     ).catch((err) => this.options.onError?.(err, `run count of ${name}`));
     if (task.maxRuns > 0) await counted;
     else this.track(counted, `run count of ${task.name}`);
+  }
+
+  /**
+   * The executions an occurrence at `at` overlaps: those still running that had started by its
+   * time. One that started later (its claim was slow, or it was taken over late) must not make
+   * it SKIPPED, nor one whose final state is only being stored.
+   */
+  private overlapping(rt: TaskRuntime, at: number): ExecutionHandle[] {
+    return [...rt.active.values()].filter((h) => !h.ended && h.execution.startTime !== undefined && h.execution.startTime <= at);
   }
 
   /** Whether `at` is still an occurrence of the task as it is now (claimed ahead before a change). */

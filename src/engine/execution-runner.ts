@@ -34,6 +34,13 @@ export class ExecutionHandle {
    * first and is recorded RUNNING meanwhile, so no store write delays the action.
    */
   recordWhileStarting = false;
+  /**
+   * Its final state is decided (no action of it runs any more) and is being stored: it no
+   * longer overlaps later occurrences, however long the write takes.
+   */
+  ended = false;
+  /** The RUNNING write made while the action started (recordWhileStarting), until it settles. */
+  startWrite: Promise<unknown> | undefined;
   /** Settles when the execution has reached its final state and it is stored. */
   done: Promise<unknown> = Promise.resolve();
 
@@ -107,9 +114,10 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
       // the snapshot is taken at submit, before the outcome changes anything.
       const started = runAttempt(handle, attempt, deps);
       // A failed RUNNING write is superseded by the final state, which carries the attempt.
-      const running = recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RUNNING of ${exec.id}`));
+      // Awaited before the next write of this execution (finish, RETRYING), so the store sees
+      // RUNNING first; not before the outcome counts (an ended execution overlaps nothing).
+      handle.startWrite = recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RUNNING of ${exec.id}`));
       outcome = await started;
-      await running;
     } else {
       outcome = await runAttempt(handle, attempt, deps);
     }
@@ -130,6 +138,7 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     if (!shouldRetry(task.retryPolicy, number) || handle.stopRetries) {
       return finish(handle, deps, attempt.state, outcome.error);
     }
+    await handle.startWrite;
     exec.state = 'RETRYING';
     exec.error = outcome.error;
     await recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RETRYING of ${exec.id}`));
@@ -216,9 +225,12 @@ async function finish(
   error: string,
 ): Promise<Execution> {
   const exec = handle.execution;
+  handle.ended = true;
+  const endTime = deps.clock.now();
+  await handle.startWrite;
   exec.state = state;
   exec.error = error;
-  exec.endTime = deps.clock.now();
+  exec.endTime = endTime;
   await recordFinal(exec, deps);
   return exec;
 }

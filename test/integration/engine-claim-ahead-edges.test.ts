@@ -413,7 +413,7 @@ describe('claim ahead: stop and restart', () => {
     // Another process (a CLI against the same file, a restore) pauses the task while the service is down.
     const { SqliteStore } = await import('../../src/store/sqlite/sqlite-store.js');
     const { join } = await import('node:path');
-    const other = SqliteStore.open(join(h.dir, 'cronplane.db'));
+    const other = SqliteStore.open(join(h.dir, 'cronplane.db'), { writerThread: false });
     const stored = (await other.getTask('whiledown'))!;
     await other.replaceTask({ ...stored, state: 'PAUSED', pausedReason: 'while down', etag: 'x' }, stored.etag);
     await other.close();
@@ -433,7 +433,7 @@ describe('claim ahead: stop and restart', () => {
     await h.engine.stop(0).catch(() => undefined);
     const { SqliteStore } = await import('../../src/store/sqlite/sqlite-store.js');
     const { join } = await import('node:path');
-    const other = SqliteStore.open(join(h.dir, 'cronplane.db'));
+    const other = SqliteStore.open(join(h.dir, 'cronplane.db'), { writerThread: false });
     const task = (await other.getTask('mine'))!;
     await other.createTask({ ...task, name: 'theirs' });
     const foreign: Execution = { id: '019b0000-0000-7000-8000-000000000001', taskName: 'theirs', scheduledTime: at(1), startTime: undefined, endTime: undefined, state: 'PENDING', attempt: 0, trigger: 'SCHEDULE', error: '', node: 'other-node', attempts: [], output: '' };

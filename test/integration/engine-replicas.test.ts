@@ -20,7 +20,7 @@ const T0 = Date.UTC(2026, 0, 1);
 /** Two engines over one store on one fake clock: the replica logic without the network. */
 async function twoReplicas() {
   const clock = new FakeClock(T0);
-  const store = SqliteStore.open(join(dir, `r${Math.random().toString(36).slice(2)}.db`));
+  const store = SqliteStore.open(join(dir, `r${Math.random().toString(36).slice(2)}.db`), { writerThread: false });
   const live = new Set(['node-a', 'node-b']);
   const events: ExecutionEvent[] = [];
   const make = (node: string) => {

@@ -1,0 +1,317 @@
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { EtagMismatchError, TaskAlreadyExistsError, TaskNotFoundError } from '../../domain/errors.js';
+import { isFinalState, type Execution, type ExecutionEvent, type ExecutionState } from '../../domain/execution.js';
+import { taskChangeOf, type TaskChange } from '../../domain/task-event.js';
+import type { Task } from '../../domain/task.js';
+import { EventPruner } from './event-pruner.js';
+import { HistoryPruner } from './history-pruner.js';
+import { executionToJson, taskFromJson, taskToJson } from './rows.js';
+import { StatementCache } from './statement-cache.js';
+import { taskParams, type ExecutionParams, type JsonRow, type TaskParams } from './statements.js';
+
+/**
+ * Every write of the SQLite store, as data: what the event loop hands to the writing
+ * connection, on this thread or on the writer thread (writer-thread.ts).
+ */
+export type WriteOp =
+  | { op: 'createTask'; task: Task }
+  | { op: 'replaceTask'; task: Task; expectedEtag: string }
+  | { op: 'deleteTask'; name: string; expectedEtag: string | undefined; time: number }
+  | { op: 'addRunCount'; name: string }
+  | { op: 'recordExecution'; execution: Execution; event: { id: string; time: number }; claim: boolean }
+  | { op: 'ackOutbox'; sequences: number[] }
+  | { op: 'ackTaskOutbox'; sequences: number[] };
+
+/** recordExecution: the new event's sequence, or undefined when nothing was written. */
+export type WriteValue = number | undefined;
+
+/** What the writing connection keeps in memory, so reads need no COUNT. */
+export interface WriteCounters {
+  /** Outbox watermark: every event at or below it has left the outbox (schema.ts). */
+  published: number;
+  /** Execution events waiting for NATS. */
+  outboxCount: number;
+  /** Task events waiting for NATS. */
+  taskOutboxCount: number;
+  /** Events dropped at the outbox limit since open. */
+  dropped: number;
+  /** Rows in `tasks`. */
+  taskCount: number;
+}
+
+export interface WriteLimits {
+  historyPerTask: number;
+  eventRetention: number;
+  outboxLimit: number;
+}
+
+/**
+ * The write side of the SQLite store on one connection: each `apply` is one write, to run
+ * inside a transaction (as a savepoint of a group commit), atomic on its own. It is the file's
+ * only writer, so it keeps the outbox and task counts in memory; after a batch that did not
+ * commit, `reload` reads them from the file again.
+ */
+export class SqliteWrites {
+  private readonly statements: ReturnType<typeof writeStatements>;
+  private readonly dynamic: StatementCache;
+  private readonly historyPruner: HistoryPruner;
+  private readonly eventPruner: EventPruner;
+  private readonly counts: WriteCounters = { published: 0, outboxCount: 0, taskOutboxCount: 0, dropped: 0, taskCount: 0 };
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly limits: WriteLimits,
+  ) {
+    this.statements = writeStatements(db);
+    this.dynamic = new StatementCache(db);
+    this.historyPruner = new HistoryPruner(db, limits.historyPerTask);
+    this.eventPruner = new EventPruner(db, limits.eventRetention);
+    this.reload();
+  }
+
+  /** A copy: the caller may keep it while later writes change the live one. */
+  counters(): WriteCounters {
+    return { ...this.counts };
+  }
+
+  /** The counts as the file has them (at open, and after a batch that did not commit). */
+  reload(): void {
+    Object.assign(this.counts, readCounters(this.db), { dropped: this.counts.dropped });
+  }
+
+  apply(op: WriteOp): WriteValue {
+    switch (op.op) {
+      case 'createTask':
+        return this.createTask(op.task);
+      case 'replaceTask':
+        return this.replaceTask(op.task, op.expectedEtag);
+      case 'deleteTask':
+        return this.deleteTask(op.name, op.expectedEtag, op.time);
+      case 'addRunCount':
+        this.statements.addRunCount.run(op.name);
+        return undefined;
+      case 'recordExecution':
+        return this.recordExecution(op.execution, op.event, op.claim);
+      case 'ackOutbox':
+        return this.ackOutbox(op.sequences);
+      case 'ackTaskOutbox':
+        for (const sequence of op.sequences) this.counts.taskOutboxCount -= this.statements.ackTaskEvent.run(sequence).changes;
+        return undefined;
+    }
+  }
+
+  /**
+   * Apply an event whose sequence was assigned elsewhere (the JetStream stream), for a store
+   * used as a replica's read model, in a transaction of its own. Idempotent by sequence; like
+   * recordExecution it never moves an execution out of a final state nor adds a second
+   * execution for a claimed occurrence. Queues nothing in the outbox. Returns whether the
+   * event was applied.
+   */
+  applyReplicatedEvent(event: ExecutionEvent): boolean {
+    const { execution } = event;
+    const applied = this.db.transaction((): boolean => {
+      if (this.dynamic.get('SELECT 1 FROM events WHERE sequence = ?').get(event.sequence) !== undefined) return false;
+      const stored = this.statements.executionStateById.get(execution.id);
+      if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return false;
+      if (
+        stored === undefined &&
+        execution.trigger !== 'MANUAL' &&
+        this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined
+      ) {
+        return false;
+      }
+      const json = this.upsertExecutionRow(execution);
+      this.dynamic
+        .get('INSERT INTO events (sequence, id, task_name, time, execution) VALUES (?, ?, ?, ?, ?)')
+        .run(event.sequence, event.id, execution.taskName, event.time, json);
+      if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
+      // Nothing to publish: when no event of this store's own waits, the watermark follows the
+      // replicated events, so they never count as waiting. (A store is either a replica's read
+      // model or the recording store with an outbox, not both.)
+      const follows = this.counts.outboxCount === 0 && event.sequence > this.counts.published;
+      if (follows) this.statements.setWatermark.run(event.sequence);
+      this.eventPruner.eventAdded(event.sequence, follows ? event.sequence : this.counts.published);
+      return true;
+    }).immediate();
+    if (applied && this.counts.outboxCount === 0 && event.sequence > this.counts.published) this.counts.published = event.sequence;
+    return applied;
+  }
+
+  private createTask(task: Task): undefined {
+    if (this.statements.insertTask.run(taskParams(task)).changes === 0) throw new TaskAlreadyExistsError(task.name);
+    this.queueTaskEvent('created', task, task.updateTime);
+    this.counts.taskCount++;
+    return undefined;
+  }
+
+  private replaceTask(task: Task, expectedEtag: string): undefined {
+    const before = this.statements.getTask.get(task.name);
+    if (this.statements.replaceTask.run({ ...taskParams(task), expected: expectedEtag }).changes > 0) {
+      const change = taskChangeOf(before === undefined ? undefined : taskFromJson(before.json), task);
+      if (change !== undefined) this.queueTaskEvent(change, task, task.updateTime);
+      return undefined;
+    }
+    if (before === undefined) throw new TaskNotFoundError(task.name);
+    throw new EtagMismatchError(task.name);
+  }
+
+  private deleteTask(name: string, expectedEtag: string | undefined, time: number): undefined {
+    const before = this.statements.getTask.get(name);
+    const result =
+      expectedEtag === undefined
+        ? this.statements.deleteTask.run(name)
+        : this.statements.deleteTaskIfEtag.run(name, expectedEtag);
+    if (result.changes > 0) {
+      this.queueTaskEvent('deleted', taskFromJson(before!.json), time);
+      this.counts.taskCount--;
+      return undefined;
+    }
+    if (before === undefined) throw new TaskNotFoundError(name);
+    throw new EtagMismatchError(name);
+  }
+
+  /**
+   * Moves the watermark over the waiting events at the head of the outbox that are in
+   * `sequences`, stopping at the first one that is not. Unknown or already acked sequences are
+   * ignored; one acked behind an event still waiting stays queued (see the Store interface).
+   * One indexed range read and one row update, however many events.
+   */
+  private ackOutbox(sequences: number[]): undefined {
+    const published = this.counts.published;
+    const acked = sequences.filter((s) => s > published).sort((a, b) => a - b);
+    if (acked.length === 0) return undefined;
+    // The head of the outbox, as long as the acked list (duplicates only make it longer).
+    const head = this.statements.sequencesAbove.all(published, acked.length);
+    let count = 0;
+    for (let i = 0; i < acked.length && count < head.length; i++) {
+      if (acked[i] === head[count]) count++;
+      else if (acked[i]! > head[count]!) break; // a waiting event that was not acked
+      // else a duplicate or an unknown sequence below the next waiting one: skip it
+    }
+    if (count === 0) return undefined;
+    this.statements.setWatermark.run(head[count - 1]!);
+    this.counts.published = head[count - 1]!;
+    this.counts.outboxCount -= count;
+    return undefined;
+  }
+
+  /** Write the execution's row; returns its JSON, which the event stores too. */
+  private upsertExecutionRow(execution: Execution): string {
+    const json = executionToJson(execution);
+    this.statements.upsertExecution.run({
+      id: execution.id,
+      taskName: execution.taskName,
+      scheduledTime: execution.scheduledTime,
+      trigger: execution.trigger,
+      state: execution.state,
+      json,
+    });
+    return json;
+  }
+
+  private queueTaskEvent(change: TaskChange, task: Task, time: number): void {
+    this.statements.insertTaskEvent.run({ id: randomUUID(), taskName: task.name, change, time, task: taskToJson(task) });
+    this.counts.taskOutboxCount++;
+    const excess = this.counts.taskOutboxCount - this.limits.outboxLimit;
+    if (excess > 0) {
+      this.counts.taskOutboxCount -= this.statements.dropOldestTaskEvents.run(excess).changes;
+      this.counts.dropped += excess;
+    }
+  }
+
+  /**
+   * Also refuses (returns undefined, writes nothing) to move a stored execution out of a final
+   * state. With `claim`, an existing id or any non-manual execution of the same occurrence
+   * means somebody already handles it: nothing is written either.
+   */
+  private recordExecution(execution: Execution, event: { id: string; time: number }, claim: boolean): WriteValue {
+    const stored = this.statements.executionStateById.get(execution.id);
+    if (claim) {
+      if (stored !== undefined) return undefined;
+      if (this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined) {
+        return undefined;
+      }
+    }
+    if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return undefined;
+
+    const json = this.upsertExecutionRow(execution);
+    const sequence = Number(
+      this.statements.insertEvent.run({ id: event.id, taskName: execution.taskName, time: event.time, execution: json })
+        .lastInsertRowid,
+    );
+    // Above the watermark, the new event waits in the outbox: nothing more to write for it.
+    let published = this.counts.published;
+    const excess = this.counts.outboxCount + 1 - this.limits.outboxLimit;
+    if (excess > 0) {
+      // At the limit the oldest waiting events give way (the watermark moves past them): the
+      // history (and watch replay) keeps them.
+      published = this.statements.nthAbove.get(published, excess - 1)!.sequence;
+      this.statements.setWatermark.run(published);
+    }
+    if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
+    this.eventPruner.eventAdded(sequence, published);
+    // Counted once every statement of this write went through (a throw undoes its savepoint).
+    this.counts.outboxCount += 1 - Math.max(0, excess);
+    this.counts.published = published;
+    this.counts.dropped += Math.max(0, excess);
+    return sequence;
+  }
+}
+
+/** The counts as the file has them (`dropped` is per process: 0). */
+export function readCounters(db: Database.Database): WriteCounters {
+  const published = db.prepare<[], { published: number }>('SELECT published FROM outbox_watermark WHERE id = 1').get()!.published;
+  const count = (sql: string, ...params: number[]) => db.prepare<number[], { n: number }>(sql).get(...params)!.n;
+  return {
+    published,
+    outboxCount: count('SELECT COUNT(*) AS n FROM events WHERE sequence > ?', published),
+    taskOutboxCount: count('SELECT COUNT(*) AS n FROM task_events'),
+    dropped: 0,
+    taskCount: count('SELECT COUNT(*) AS n FROM tasks'),
+  };
+}
+
+/** The writer's statements, prepared once on its connection. */
+function writeStatements(db: Database.Database) {
+  return {
+    insertTask: db.prepare<TaskParams>(`
+      INSERT INTO tasks (name, state, etag, labels, json) VALUES (@name, @state, @etag, @labels, @json)
+      ON CONFLICT (name) DO NOTHING`),
+    getTask: db.prepare<[string], JsonRow>('SELECT json FROM tasks WHERE name = ?'),
+    replaceTask: db.prepare<TaskParams & { expected: string }>(`
+      UPDATE tasks SET state = @state, etag = @etag, labels = @labels, json = @json
+      WHERE name = @name AND etag = @expected`),
+    deleteTask: db.prepare<[string]>('DELETE FROM tasks WHERE name = ?'),
+    // In SQLite's own JSON functions: no decoding and encoding of the whole task in JavaScript.
+    addRunCount: db.prepare<[string]>(
+      "UPDATE tasks SET json = json_set(json, '$.runCount', json_extract(json, '$.runCount') + 1) WHERE name = ?",
+    ),
+    deleteTaskIfEtag: db.prepare<[string, string]>('DELETE FROM tasks WHERE name = ? AND etag = ?'),
+    executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
+    occurrenceClaimed: db.prepare<[string, number], { one: number }>(`
+      SELECT 1 AS one FROM executions WHERE task_name = ? AND scheduled_time = ? AND trigger != 'MANUAL'`),
+    upsertExecution: db.prepare<ExecutionParams>(`
+      INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
+      VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)
+      ON CONFLICT (id) DO UPDATE SET
+        task_name = excluded.task_name, scheduled_time = excluded.scheduled_time,
+        trigger = excluded.trigger, state = excluded.state, json = excluded.json`),
+    insertEvent: db.prepare<{ id: string; taskName: string; time: number; execution: string }>(`
+      INSERT INTO events (id, task_name, time, execution) VALUES (@id, @taskName, @time, @execution)`),
+    setWatermark: db.prepare<[number]>('UPDATE outbox_watermark SET published = ? WHERE id = 1'),
+    sequencesAbove: db.prepare<[number, number], number>(
+      'SELECT sequence FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?',
+    ).pluck(),
+    /** The sequence of the (offset+1)-th waiting event after the watermark. */
+    nthAbove: db.prepare<[number, number], { sequence: number }>(
+      'SELECT sequence FROM events WHERE sequence > ? ORDER BY sequence LIMIT 1 OFFSET ?',
+    ),
+    insertTaskEvent: db.prepare<{ id: string; taskName: string; change: string; time: number; task: string }>(`
+      INSERT INTO task_events (id, task_name, change, time, task) VALUES (@id, @taskName, @change, @time, @task)`),
+    ackTaskEvent: db.prepare<[number]>('DELETE FROM task_events WHERE sequence = ?'),
+    dropOldestTaskEvents: db.prepare<[number]>(
+      'DELETE FROM task_events WHERE sequence IN (SELECT sequence FROM task_events ORDER BY sequence LIMIT ?)',
+    ),
+  };
+}

@@ -1,0 +1,51 @@
+/** Row shapes and parameters shared by the store's reads (sqlite-store.ts) and writes (sqlite-writes.ts). */
+import type { TaskChange } from '../../domain/task-event.js';
+import type { Task } from '../../domain/task.js';
+import { taskLabelsToJson, taskToJson } from './rows.js';
+
+export interface TaskEventRow {
+  sequence: number;
+  id: string;
+  change: TaskChange;
+  time: number;
+  task: string;
+}
+
+export interface JsonRow {
+  json: string;
+}
+
+export interface TaskParams {
+  name: string;
+  state: string;
+  etag: string;
+  labels: string;
+  json: string;
+}
+
+export interface ExecutionParams {
+  id: string;
+  taskName: string;
+  scheduledTime: number;
+  trigger: string;
+  state: string;
+  json: string;
+}
+
+export interface ExecutionKeyRow extends JsonRow {
+  scheduledTime: number;
+  id: string;
+}
+
+export const EVENT_COLUMNS = 'sequence, id, time, execution';
+
+export function taskParams(task: Task): TaskParams {
+  return {
+    name: task.name,
+    state: task.state,
+    etag: task.etag,
+    labels: taskLabelsToJson(task),
+    json: taskToJson(task),
+  };
+}
+

@@ -1,0 +1,136 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { UnavailableError } from '../../domain/errors.js';
+import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-writes.js';
+import { decodeWriteError, type EncodedWriteError } from './write-errors.js';
+import type { WritePath } from './write-path.js';
+
+export interface WriterWorkerData {
+  path: string;
+  limits: WriteLimits;
+}
+
+export interface WriterBatchReply {
+  outcomes: Array<{ ok: true; value: WriteValue } | { ok: false; error: EncodedWriteError }>;
+  counters: WriteCounters;
+}
+
+interface Pending {
+  resolve: (value: WriteValue) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Writes per message (and per transaction on the writer thread). */
+const MAX_BATCH = 1000;
+
+/**
+ * The store's writes on a thread of their own (writer-worker.ts), with their own connection:
+ * executing the statements, encoding rows and committing (with SQLite's WAL checkpoints and
+ * their fsyncs) was about 40% of the event loop's work per fire. The event loop queues writes
+ * as data, posts what was queued in one turn as one batch (one transaction over there), and
+ * settles each caller's promise when the batch's reply says it committed. Reads stay on the
+ * event loop's connection: once a write's promise has settled, they see it (WAL).
+ */
+export class WriterThread implements WritePath {
+  private queue: Array<{ op: WriteOp; pending: Pending }> = [];
+  /** Posted batches, oldest first: replies come back in the same order. */
+  private readonly posted: Pending[][] = [];
+  private scheduled = false;
+  private failure: Error | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    private mirror: WriteCounters,
+    onError: ((message: string) => void) | undefined,
+  ) {
+    worker.on('message', (reply: WriterBatchReply) => this.settle(reply));
+    worker.on('error', (error) => {
+      onError?.(`sqlite writer thread failed: ${error.message}`);
+      this.fail(new UnavailableError(`the sqlite writer thread failed: ${error.message}`));
+    });
+    worker.on('exit', (code) => {
+      if (!this.closed) this.fail(new UnavailableError(`the sqlite writer thread exited (code ${code})`));
+    });
+    this.updateRef();
+  }
+
+  /** `initial`: the counts as the file has them now (the writer starts from the same file). */
+  static start(path: string, limits: WriteLimits, initial: WriteCounters, onError?: (message: string) => void): WriterThread {
+    const workerData: WriterWorkerData = { path, limits };
+    // The process's own flags, except one a worker refuses (a parent run with `--input-type -e`).
+    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
+    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData, execArgv });
+    return new WriterThread(worker, initial, onError);
+  }
+
+  submit(op: WriteOp): Promise<WriteValue> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new UnavailableError('the sqlite store is closed'));
+    return new Promise<WriteValue>((resolve, reject) => {
+      this.queue.push({ op, pending: { resolve, reject } });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // One batch per turn: writes submitted together commit together.
+        setImmediate(() => this.post());
+      }
+      this.updateRef();
+    });
+  }
+
+  counters(): WriteCounters {
+    return this.mirror;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.post();
+    this.closed = true;
+    const exited = once(this.worker, 'exit').catch(() => undefined);
+    if (this.failure === undefined) {
+      // Every posted batch is answered before the thread reads 'close'.
+      this.worker.ref();
+      this.worker.postMessage('close');
+    }
+    await exited;
+  }
+
+  private post(): void {
+    this.scheduled = false;
+    if (this.failure !== undefined) return;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.posted.push(batch.map((b) => b.pending));
+      // Cloned now: a caller that changes its object after this turn changes nothing stored.
+      this.worker.postMessage({ ops: batch.map((b) => b.op) });
+    }
+  }
+
+  private settle(reply: WriterBatchReply): void {
+    const batch = this.posted.shift();
+    this.mirror = reply.counters;
+    if (batch !== undefined) {
+      reply.outcomes.forEach((outcome, i) => {
+        const pending = batch[i]!;
+        if (outcome.ok) pending.resolve(outcome.value);
+        else pending.reject(decodeWriteError(outcome.error));
+      });
+    }
+    this.updateRef();
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    for (const batch of this.posted.splice(0)) for (const pending of batch) pending.reject(error);
+    for (const { pending } of this.queue.splice(0)) pending.reject(error);
+    this.worker.unref();
+  }
+
+  /** The thread keeps the process alive only while writes are outstanding. */
+  private updateRef(): void {
+    if (this.failure !== undefined) return;
+    if (this.queue.length > 0 || this.posted.length > 0) this.worker.ref();
+    else this.worker.unref();
+  }
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import type { Execution } from '../../src/domain/execution.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+
+const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
+
+function execution(i: number): Execution {
+  return {
+    id: `exec-${i}`, taskName: `task-${i % 50}`, scheduledTime: T0 + i * 1000, startTime: undefined, endTime: undefined,
+    state: 'PENDING', attempt: 0, trigger: 'SCHEDULE', error: 'x'.repeat(500), node: 'n', attempts: [], output: '',
+  };
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'cronplane-writer-thread-'));
+}
+
+test('writes commit on the writer thread while the event loop is busy; close leaves no WAL and the file has them all', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'cronplane.db');
+  try {
+    const store = SqliteStore.open(file);
+    const writes: Promise<unknown>[] = [];
+    for (let i = 0; i < 3000; i++) writes.push(store.recordExecution(execution(i), { id: `ev-${i}`, time: T0 }, { claim: true }));
+    await nextTurn(); // posted to the writer thread
+    // Hold the event loop and watch the file through a connection of our own: the rows can only
+    // appear if something other than this thread writes them.
+    const observer = new Database(file, { readonly: true });
+    const count = observer.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM executions');
+    let seen = 0;
+    for (const deadline = Date.now() + 20_000; seen < 3000 && Date.now() < deadline; ) seen = count.get()!.n;
+    observer.close();
+    assert.equal(seen, 3000, 'every write committed while this thread never yielded');
+    const sequences = (await Promise.all(writes)) as Array<{ sequence: number } | undefined>;
+    assert.deepEqual(sequences.map((e) => e?.sequence), Array.from({ length: 3000 }, (_, i) => i + 1), 'in submission order');
+    assert.equal(await store.outboxSize(), 3000, 'the counts come back with the batches');
+    await store.close();
+    assert.equal(existsSync(`${file}-wal`), false, 'the last connection to close checkpoints and removes the WAL');
+
+    const reopened = SqliteStore.open(file);
+    try {
+      assert.equal((await reopened.getExecution('exec-2999'))?.error, 'x'.repeat(500));
+      assert.equal((await reopened.listExecutions({ taskName: 'task-7', states: [], limit: 1000, beforeKey: '' })).executions.length, 60);
+      assert.equal(await reopened.outboxSize(), 3000);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a store nobody closes does not keep its process alive, and what it wrote is in the file', () => {
+  const dir = tempDir();
+  const file = join(dir, 'cronplane.db');
+  try {
+    const storeModule = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/store/sqlite/sqlite-store.js');
+    const script = `
+      const { SqliteStore } = await import(${JSON.stringify(pathToFileURL(storeModule).href)});
+      const store = SqliteStore.open(${JSON.stringify(file)});
+      const e = { id: 'x', taskName: 't', scheduledTime: 1, startTime: undefined, endTime: undefined, state: 'PENDING',
+        attempt: 0, trigger: 'SCHEDULE', error: '', node: 'n', attempts: [], output: '' };
+      await store.recordExecution(e, { id: 'ev', time: 1 }, { claim: true });
+      process.stdout.write('written\\n');
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.error, undefined, 'the child exited by itself (no timeout)');
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout, 'written\n');
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.equal(db.prepare<[], { state: string }>("SELECT state FROM executions WHERE id = 'x'").get()?.state, 'PENDING');
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

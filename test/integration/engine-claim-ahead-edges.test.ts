@@ -286,6 +286,21 @@ describe('claim ahead: overlap policies', () => {
     assert.equal(h.actions.calls[1]!.at, at(3));
   });
 
+  test('SKIP: an execution whose action has ended overlaps nothing while its final state is still being stored', async () => {
+    const h = await harness();
+    const held = gate();
+    h.holdWrite = (e) => (e.state === 'SUCCEEDED' && e.scheduledTime === at(1) ? held.promise : undefined);
+    await h.create('slow-store', '* * * * * *', { overlapPolicy: 'SKIP' });
+    await h.advance(2_100); // 1 ran at 1.0 and ended; its SUCCEEDED is held past 2.0
+    assert.deepEqual(storyAt(h, 'slow-store', 1), ['PENDING', 'RUNNING'], 'the final state of 1 is not stored yet');
+    assert.deepEqual(calledFor(h, 'slow-store'), [1, 2], '2 ran at its time: 1 no longer ran');
+    held.open();
+    await h.advance(1_000);
+    await h.engine.idle();
+    assert.deepEqual(await timeline(h, 'slow-store'), [[1, 'SUCCEEDED'], [2, 'SUCCEEDED'], [3, 'SUCCEEDED']]);
+    assert.deepEqual(storyAt(h, 'slow-store', 1), ['PENDING', 'RUNNING', 'SUCCEEDED']);
+  });
+
   test('BUFFER_ONE: a claimed occurrence waits PENDING and starts when the running one ends; one buffered at most', async () => {
     const h = await harness();
     h.actions.queue({ takeMs: 1_500 }, { takeMs: 1_500 });

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { Args } from './lib/args.js';
 import { report } from './lib/children.js';
@@ -6,11 +5,9 @@ import { scaleTask } from './lib/scale-task.js';
 
 /**
  * Child process: writes tasks straight into a cronplane SQLite file with SqliteStore.createTask,
- * `--batch` per transaction. The Store has no bulk-create API, so the batch transaction uses
- * the store's private better-sqlite3 handle (read only here: src/store is not changed).
- * Every task is built and validated exactly as CreateTask would.
+ * `--batch` submitted at once: the store's writer thread commits them up to 1,000 per
+ * transaction. Every task is built and validated exactly as CreateTask would.
  */
-
 const args = new Args();
 const dbPath = args.string('db', '');
 const from = args.number('from', 0);
@@ -22,17 +19,13 @@ if (dbPath === '') throw new Error('--db is required');
 
 async function main(): Promise<void> {
   const store = SqliteStore.open(dbPath);
-  const db = (store as unknown as { db: Database.Database }).db;
   const t0 = performance.now();
   let written = 0;
   for (let start = from; start < from + count; start += batch) {
     const end = Math.min(from + count, start + batch);
     const now = Date.now();
     const pending: Promise<void>[] = [];
-    // createTask's body is synchronous up to its insert, so the inserts land inside this transaction.
-    db.transaction(() => {
-      for (let i = start; i < end; i++) pending.push(store.createTask(scaleTask(i, now, startTime, subject)));
-    }).immediate();
+    for (let i = start; i < end; i++) pending.push(store.createTask(scaleTask(i, now, startTime, subject)));
     await Promise.all(pending);
     written += end - start;
     if (written % 100_000 === 0) report({ progress: written, ms: performance.now() - t0 });

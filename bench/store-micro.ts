@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import type { Execution } from '../src/domain/execution.js';
 import { uuidv7 } from '../src/engine/ids.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
@@ -11,17 +11,17 @@ import { fmt } from './lib/stats.js';
 
 /**
  * Store micro-benchmark behind the fire path: one execution's three recorded states (PENDING
- * claim, RUNNING, SUCCEEDED) through SqliteStore.recordExecution, each its own transaction as
- * the engine does today, versus the same calls grouped N at a time inside one outer transaction
- * (better-sqlite3 turns the inner ones into savepoints): what a group commit would save. The
- * outbox is acked as publishing would, so the event pruner sees what it sees in the service.
- * Also the bare cost of an empty BEGIN IMMEDIATE/COMMIT. Reaches into the store's private
- * better-sqlite3 handle for the grouping only; src/store is not changed.
+ * claim, RUNNING, SUCCEEDED) through SqliteStore.recordExecution, 100 executions submitted per
+ * turn of the event loop as the engine does under load, the outbox acked as publishing would.
+ * Once with the writes on the store's writer thread (the default for a file) and once on the
+ * event loop's own connection (`writerThread: false`). Reports wall time per execution (the
+ * store's throughput) and the event loop's busy time per execution (what a fire pays on the
+ * thread that also runs timers, actions and RPCs); plus an empty BEGIN IMMEDIATE/COMMIT.
  */
 
 export interface StoreMicroResult {
   executions: number;
-  perExecutionUs: { separate: number; grouped: Record<string, number> };
+  modes: Array<{ mode: string; wallUsPerExecution: number; eventLoopUsPerExecution: number }>;
   emptyTransactionUs: number;
 }
 
@@ -42,11 +42,7 @@ function execution(task: string, at: number): Execution {
   };
 }
 
-/**
- * The three writes of one execution. recordExecution's body is synchronous up to its
- * transaction, so issuing the three calls before awaiting any keeps all of them inside an
- * enclosing transaction when there is one (and changes nothing when there is none).
- */
+/** The three writes of one execution, submitted in one turn. */
 function threeStates(store: SqliteStore, exec: Execution, now: number): Promise<unknown> {
   const pending: Promise<unknown>[] = [];
   pending.push(store.recordExecution(structuredClone(exec), { id: uuidv7(now), time: now }, { claim: true }));
@@ -69,73 +65,66 @@ async function ack(store: SqliteStore): Promise<void> {
   await store.ackOutbox(batch.map((e) => e.sequence));
 }
 
-export async function runStoreMicro(executions: number, groups: number[]): Promise<StoreMicroResult> {
+const CHUNK = 100;
+
+async function measure(path: string, executions: number, writerThread: boolean) {
+  const store = SqliteStore.open(path, { writerThread });
+  try {
+    const tasks = 1000;
+    const at = Date.now() - (Date.now() % 1000) + (writerThread ? 0 : 1e12);
+    const next = (i: number) => execution(`t-${i % tasks}`, at + Math.floor(i / tasks) * 1000);
+    const run = async (from: number, count: number) => {
+      for (let start = from; start < from + count; start += CHUNK) {
+        const pending: Promise<unknown>[] = [];
+        for (let i = start; i < Math.min(from + count, start + CHUNK); i++) pending.push(threeStates(store, next(i), Date.now()));
+        await Promise.all(pending);
+        await ack(store);
+      }
+    };
+    await run(0, 2000); // warm-up
+    const elu0 = performance.eventLoopUtilization();
+    const t0 = performance.now();
+    await run(2000, executions);
+    const wall = performance.now() - t0;
+    const elu = performance.eventLoopUtilization(elu0);
+    return { wallUsPerExecution: (wall * 1000) / executions, eventLoopUsPerExecution: (elu.active * 1000) / executions };
+  } finally {
+    await store.close();
+  }
+}
+
+export async function runStoreMicro(executions: number): Promise<StoreMicroResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cronplane-store-micro-'));
   try {
-    const store = SqliteStore.open(join(dir, 'cronplane.db'));
-    const db = (store as unknown as { db: Database.Database }).db;
-    const tasks = 1000;
-    let at = Date.now() - (Date.now() % 1000);
-    const next = (i: number) => execution(`t-${i % tasks}`, at + Math.floor(i / tasks) * 1000);
+    const modes: StoreMicroResult['modes'] = [];
+    modes.push({ mode: 'writer thread (default for a file)', ...(await measure(join(dir, 'thread.db'), executions, true)) });
+    modes.push({ mode: 'on the event loop (writerThread: false)', ...(await measure(join(dir, 'loop.db'), executions, false)) });
 
-    // Warm-up.
-    for (let i = 0; i < 2000; i++) {
-      await threeStates(store, next(i), Date.now());
-      if (i % 100 === 99) await ack(store);
-    }
-    at += 1_000_000;
-
-    let t0 = performance.now();
-    for (let i = 0; i < executions; i++) {
-      await threeStates(store, next(i), Date.now());
-      if (i % 100 === 99) await ack(store);
-    }
-    const separate = ((performance.now() - t0) * 1000) / executions;
-    at += 1_000_000_000;
-
-    const grouped: Record<string, number> = {};
-    for (const group of groups) {
-      t0 = performance.now();
-      for (let start = 0; start < executions; start += group) {
-        const pending: Promise<unknown>[] = [];
-        // The record calls run synchronously up to their store write, so they land inside this transaction.
-        db.transaction(() => {
-          for (let i = start; i < Math.min(executions, start + group); i++) pending.push(threeStates(store, next(i), Date.now()));
-        }).immediate();
-        await Promise.all(pending);
-        if ((start / group) % Math.max(1, Math.floor(100 / group)) === 0) await ack(store);
-      }
-      grouped[String(group)] = ((performance.now() - t0) * 1000) / executions;
-      at += 1_000_000_000;
-    }
-
+    const db = new Database(join(dir, 'empty.db'));
     const begin = db.prepare('BEGIN IMMEDIATE');
     const commit = db.prepare('COMMIT');
-    t0 = performance.now();
+    const t0 = performance.now();
     for (let i = 0; i < 20_000; i++) {
       begin.run();
       commit.run();
     }
     const emptyTransactionUs = ((performance.now() - t0) * 1000) / 20_000;
-    await store.close();
-    return { executions, perExecutionUs: { separate, grouped }, emptyTransactionUs };
+    db.close();
+    return { executions, modes, emptyTransactionUs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 export function storeMicroTable(r: StoreMicroResult): string {
-  const rows = [['3 transactions per execution (today)', fmt(r.perExecutionUs.separate), fmt(1e6 / r.perExecutionUs.separate)]];
-  for (const [g, us] of Object.entries(r.perExecutionUs.grouped)) {
-    rows.push([`grouped: ${g} executions per transaction`, fmt(us), fmt(1e6 / us)]);
-  }
-  rows.push(['empty BEGIN IMMEDIATE + COMMIT', fmt(r.emptyTransactionUs), '']);
-  return formatTable(['SqliteStore.recordExecution x3 (PENDING, RUNNING, SUCCEEDED)', 'us per execution', 'executions/s (one core)'], rows);
+  const rows = r.modes.map((m) => [m.mode, fmt(m.wallUsPerExecution), fmt(1e6 / m.wallUsPerExecution), fmt(m.eventLoopUsPerExecution)]);
+  rows.push(['empty BEGIN IMMEDIATE + COMMIT', fmt(r.emptyTransactionUs), '', '']);
+  return formatTable(['SqliteStore.recordExecution x3 (PENDING, RUNNING, SUCCEEDED)', 'wall us per execution', 'executions/s', 'event-loop us per execution'], rows);
 }
 
 async function main(): Promise<void> {
   const args = new Args();
-  const r = await runStoreMicro(args.number('executions', 20_000), args.numbers('groups', [10, 100, 1000]));
+  const r = await runStoreMicro(args.number('executions', 20_000));
   const path = writeResult(args.string('out', 'store-micro'), r);
   process.stdout.write(`\nStore write path (recordExecution)\n${storeMicroTable(r)}\n\nwrote ${path}\n`);
 }

@@ -528,6 +528,28 @@ describe('SqliteStore: recordExecution', () => {
     }
   });
 
+  test('the outbox reads the same whether its events were recorded by this process (kept in memory) or before a restart', async () => {
+    const { store, path } = openFresh();
+    const a = makeExecution({ taskName: 'a', scheduledTime: T0 });
+    await store.recordExecution(a, eventMeta(T0), { claim: true });
+    await store.recordExecution({ ...a, state: 'RUNNING', attempt: 1 }, eventMeta(T0 + 1));
+    await store.close();
+    const reopened = SqliteStore.open(path);
+    try {
+      await reopened.recordExecution({ ...a, state: 'SUCCEEDED', attempt: 1 }, eventMeta(T0 + 2));
+      await reopened.recordExecution(makeExecution({ taskName: 'b', scheduledTime: T0 }), eventMeta(T0 + 3), { claim: true });
+      const fromFile = await reopened.eventsAfter(0, 100);
+      assert.deepEqual(fromFile.map((e) => e.sequence), [1, 2, 3, 4]);
+      assert.deepEqual(await reopened.pendingOutbox(100), fromFile, 'two read back, two kept in memory');
+      assert.deepEqual(await reopened.pendingOutbox(3, 1), fromFile.slice(1, 4));
+      await reopened.ackOutbox([1, 2, 3]);
+      assert.deepEqual(await reopened.pendingOutbox(100), fromFile.slice(3));
+      assert.deepEqual(await reopened.pendingOutbox(100, 4), []);
+    } finally {
+      await reopened.close();
+    }
+  });
+
   test('events beyond the retention are pruned once NATS has them, never before', async () => {
     const { store } = openFresh({ eventRetention: 3 });
     try {

@@ -39,6 +39,9 @@ export interface SqliteStoreOptions {
   onWriterError?: (message: string) => void;
 }
 
+/** Recent events kept for the outbox publisher: a few seconds of a busy node, about 10 MB. */
+const RECENT_EVENTS_LIMIT = 20_000;
+
 /** About a day of a busy node's events during a NATS outage; a few GB of disk at most. */
 export const DEFAULT_OUTBOX_LIMIT = 1_000_000;
 
@@ -93,6 +96,12 @@ function placeholders(count: number): string {
  */
 export class SqliteStore implements Store {
   private closed = false;
+  /**
+   * Events this process recorded that wait in the outbox, by sequence (ascending): the outbox
+   * publisher takes them from here instead of reading and decoding their rows again. Bounded;
+   * what is not here (from before a restart, or beyond the bound during an outage) is read.
+   */
+  private readonly recent = new Map<number, ExecutionEvent>();
   private readonly statements: ReturnType<typeof readStatements>;
   private readonly dynamic: StatementCache;
 
@@ -192,7 +201,10 @@ export class SqliteStore implements Store {
     // A copy of what is written: the caller's object may change later, the event may not.
     const recorded = cloneExecution(execution);
     const sequence = await this.writes.submit({ op: 'recordExecution', execution: recorded, event, claim: options?.claim === true });
-    return sequence === undefined ? undefined : { sequence, id: event.id, time: event.time, execution: recorded };
+    if (sequence === undefined) return undefined;
+    const stored: ExecutionEvent = { sequence, id: event.id, time: event.time, execution: recorded };
+    if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(sequence, stored);
+    return stored;
   }
 
   /**
@@ -291,7 +303,16 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     const { published } = this.writes.counters();
     const after = afterSequence === undefined ? published : Math.max(published, afterSequence);
-    return this.statements.eventsAfter.all(after, rowLimit(limit)).map(eventFromRow);
+    const wanted = rowLimit(limit);
+    // Sequences are handed out one by one by the one writer, so a run of consecutive cached
+    // sequences right after `after` is exactly what the file holds there.
+    const events: ExecutionEvent[] = [];
+    for (let next = this.recent.get(after + 1); next !== undefined && events.length < wanted; next = this.recent.get(next.sequence + 1)) {
+      events.push(next);
+    }
+    if (events.length === wanted) return events;
+    const from = events.length === 0 ? after : events[events.length - 1]!.sequence;
+    return events.concat(this.statements.eventsAfter.all(from, wanted - events.length).map(eventFromRow));
   }
 
   /** Both outboxes: execution events and task events waiting for NATS. */
@@ -304,7 +325,13 @@ export class SqliteStore implements Store {
   /** See SqliteWrites.ackOutbox: the acked head of the outbox, in one indexed read and one update. */
   async ackOutbox(sequences: number[]): Promise<void> {
     this.ensureOpen();
-    if (sequences.length > 0) await this.writes.submit({ op: 'ackOutbox', sequences });
+    if (sequences.length === 0) return;
+    await this.writes.submit({ op: 'ackOutbox', sequences });
+    const { published } = this.writes.counters();
+    for (const sequence of this.recent.keys()) {
+      if (sequence > published) break;
+      this.recent.delete(sequence);
+    }
   }
 
   async droppedOutboxEvents(): Promise<number> {

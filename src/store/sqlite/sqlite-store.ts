@@ -301,7 +301,7 @@ export class SqliteStore implements Store {
 
   async pendingOutbox(limit: number, afterSequence?: number): Promise<ExecutionEvent[]> {
     this.ensureOpen();
-    const { published } = this.writes.counters();
+    const { published, lastSequence } = this.writes.counters();
     const after = afterSequence === undefined ? published : Math.max(published, afterSequence);
     const wanted = rowLimit(limit);
     // Sequences are handed out one by one by the one writer, so a run of consecutive cached
@@ -310,8 +310,10 @@ export class SqliteStore implements Store {
     for (let next = this.recent.get(after + 1); next !== undefined && events.length < wanted; next = this.recent.get(next.sequence + 1)) {
       events.push(next);
     }
-    if (events.length === wanted) return events;
     const from = events.length === 0 ? after : events[events.length - 1]!.sequence;
+    // Nothing newer has settled: rows the writer committed since are read once their writes
+    // have settled (and are kept here by then), not decoded from the file now.
+    if (events.length === wanted || from >= lastSequence) return events;
     return events.concat(this.statements.eventsAfter.all(from, wanted - events.length).map(eventFromRow));
   }
 
@@ -340,6 +342,7 @@ export class SqliteStore implements Store {
 
   async pendingTaskOutbox(limit: number): Promise<TaskEvent[]> {
     this.ensureOpen();
+    if (this.writes.counters().taskOutboxCount === 0) return []; // the publisher asks every round
     return this.statements.pendingTaskEvents.all(rowLimit(limit)).map((row) => ({
       sequence: row.sequence,
       id: row.id,

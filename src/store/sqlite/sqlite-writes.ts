@@ -38,6 +38,8 @@ export interface WriteCounters {
   dropped: number;
   /** Rows in `tasks`. */
   taskCount: number;
+  /** The newest event's sequence (0 when none yet). */
+  lastSequence: number;
 }
 
 export interface WriteLimits {
@@ -57,7 +59,7 @@ export class SqliteWrites {
   private readonly dynamic: StatementCache;
   private readonly historyPruner: HistoryPruner;
   private readonly eventPruner: EventPruner;
-  private readonly counts: WriteCounters = { published: 0, outboxCount: 0, taskOutboxCount: 0, dropped: 0, taskCount: 0 };
+  private readonly counts: WriteCounters = { published: 0, outboxCount: 0, taskOutboxCount: 0, dropped: 0, taskCount: 0, lastSequence: 0 };
 
   constructor(
     private readonly db: Database.Database,
@@ -135,6 +137,7 @@ export class SqliteWrites {
       return true;
     }).immediate();
     if (applied && this.counts.outboxCount === 0 && event.sequence > this.counts.published) this.counts.published = event.sequence;
+    if (applied) this.counts.lastSequence = Math.max(this.counts.lastSequence, event.sequence);
     return applied;
   }
 
@@ -255,6 +258,7 @@ export class SqliteWrites {
     this.counts.outboxCount += 1 - Math.max(0, excess);
     this.counts.published = published;
     this.counts.dropped += Math.max(0, excess);
+    this.counts.lastSequence = sequence;
     return sequence;
   }
 }
@@ -269,6 +273,7 @@ export function readCounters(db: Database.Database): WriteCounters {
     taskOutboxCount: count('SELECT COUNT(*) AS n FROM task_events'),
     dropped: 0,
     taskCount: count('SELECT COUNT(*) AS n FROM tasks'),
+    lastSequence: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get()?.seq ?? 0,
   };
 }
 

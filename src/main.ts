@@ -151,7 +151,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
   const http = await startHttpEndpoint({
     address: config.httpAddr,
     registry: metrics.registry,
-    ready: () => engine.isRunning,
+    ready: () => engine.isRunning && (store.healthy?.() ?? true),
     beforeScrape: async () => {
       metrics.outboxDepth.set(await store.outboxSize());
       metrics.outboxDropped.set(await store.droppedOutboxEvents());

@@ -24,9 +24,22 @@ export class ExecutionRecorder {
   /** `eventId`: the same id for every retry of one change (see newEventId). */
   async record(execution: Execution, options?: { claim?: boolean; eventId?: string }): Promise<ExecutionEvent | undefined> {
     const now = this.clock.now();
+    return this.recordSnapshot(cloneExecution(execution), options?.eventId ?? uuidv7(now), now, options?.claim === true);
+  }
+
+  /**
+   * `record` a turn of the event loop later, of the execution as it is now: when many actions
+   * start together (every task due at the same second), each one's message goes out without
+   * waiting for the others' bookkeeping.
+   */
+  recordSoon(execution: Execution): Promise<ExecutionEvent | undefined> {
+    const now = this.clock.now();
     const snapshot = cloneExecution(execution);
-    const claim = options?.claim === true ? { claim: true } : undefined;
-    const event = await this.store.recordExecution(snapshot, { id: options?.eventId ?? uuidv7(now), time: now }, claim);
+    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.recordSnapshot(snapshot, uuidv7(now), now, false));
+  }
+
+  private async recordSnapshot(snapshot: Execution, eventId: string, time: number, claim: boolean): Promise<ExecutionEvent | undefined> {
+    const event = await this.store.recordExecution(snapshot, { id: eventId, time }, claim ? { claim: true } : undefined);
     if (event !== undefined) this.listener(event);
     return event;
   }

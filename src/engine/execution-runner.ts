@@ -116,7 +116,7 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
       // A failed RUNNING write is superseded by the final state, which carries the attempt.
       // Awaited before the next write of this execution (finish, RETRYING), so the store sees
       // RUNNING first; not before the outcome counts (an ended execution overlaps nothing).
-      handle.startWrite = recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RUNNING of ${exec.id}`));
+      handle.startWrite = recorder.recordSoon(exec).catch((err) => deps.onStoreError?.(err, `RUNNING of ${exec.id}`));
       outcome = await started;
     } else {
       outcome = await runAttempt(handle, attempt, deps);

@@ -9,7 +9,7 @@ export interface HttpEndpointOptions {
   ready: () => boolean;
 }
 
-/** /metrics (Prometheus), /healthz (the process answers), /readyz (store open, engine running). */
+/** /metrics (Prometheus), /healthz (the process answers), /readyz (store writable, engine running). */
 export async function startHttpEndpoint(options: HttpEndpointOptions): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -38,6 +38,8 @@ export interface Store {
    * serialises it with its own read-modify-writes of the task (the engine's task lock).
    */
   addRunCount?(name: string): Promise<void>;
+  /** False once the store can take no more writes until the process restarts. Optional: true. */
+  healthy?(): boolean;
 
   /**
    * Record an execution change and its event in one transaction: upsert the execution,

@@ -7,6 +7,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { UnavailableError } from '../../src/domain/errors.js';
 import type { Execution } from '../../src/domain/execution.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
@@ -80,6 +81,32 @@ test('a store nobody closes does not keep its process alive, and what it wrote i
       assert.equal(db.prepare<[], { state: string }>("SELECT state FROM executions WHERE id = 'x'").get()?.state, 'PENDING');
     } finally {
       db.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('if the writer thread dies, writes fail UNAVAILABLE, the store says it is not healthy, and what was committed stays', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'cronplane.db');
+  try {
+    const store = SqliteStore.open(file);
+    await store.recordExecution(execution(1), { id: 'ev-1', time: T0 }, { claim: true });
+    assert.equal(store.healthy(), true);
+    // Failure injection: end the thread as a crash inside it would.
+    const worker = (store as unknown as { writes: { worker: { terminate(): Promise<number> } } }).writes.worker;
+    await worker.terminate();
+    assert.equal(store.healthy(), false);
+    await assert.rejects(store.recordExecution(execution(2), { id: 'ev-2', time: T0 }, { claim: true }), UnavailableError);
+    assert.equal((await store.getExecution('exec-1'))?.state, 'PENDING', 'reads go on');
+    await store.close();
+    const reopened = SqliteStore.open(file);
+    try {
+      assert.equal(reopened.healthy(), true, 'a new process (or open) has a new writer');
+      assert.equal((await reopened.recordExecution(execution(2), { id: 'ev-2', time: T0 }, { claim: true }))?.sequence, 2);
+    } finally {
+      await reopened.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

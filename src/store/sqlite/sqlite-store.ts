@@ -357,6 +357,10 @@ export class SqliteStore implements Store {
     if (sequences.length > 0) await this.writes.submit({ op: 'ackTaskOutbox', sequences });
   }
 
+  healthy(): boolean {
+    return !this.closed && this.writes.healthy();
+  }
+
   /** Idempotent; every other method rejects with UnavailableError afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;

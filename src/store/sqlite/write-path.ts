@@ -10,6 +10,8 @@ export interface WritePath {
   counters(): WriteCounters;
   /** Write what is queued, then let go of the writing connection. */
   close(): Promise<void>;
+  /** False once writes can only fail (the writer thread is gone). */
+  healthy(): boolean;
 }
 
 /**
@@ -48,5 +50,9 @@ export class InThreadWritePath implements WritePath {
 
   async close(): Promise<void> {
     this.group.flush();
+  }
+
+  healthy(): boolean {
+    return true;
   }
 }

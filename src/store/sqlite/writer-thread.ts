@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { UnavailableError } from '../../domain/errors.js';
 import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-writes.js';
@@ -38,6 +37,7 @@ export class WriterThread implements WritePath {
   private scheduled = false;
   private failure: Error | undefined;
   private closed = false;
+  private readonly exited: Promise<void>;
 
   private constructor(
     private readonly worker: Worker,
@@ -49,6 +49,7 @@ export class WriterThread implements WritePath {
       onError?.(`sqlite writer thread failed: ${error.message}`);
       this.fail(new UnavailableError(`the sqlite writer thread failed: ${error.message}`));
     });
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('exit', (code) => {
       if (!this.closed) this.fail(new UnavailableError(`the sqlite writer thread exited (code ${code})`));
     });
@@ -58,9 +59,9 @@ export class WriterThread implements WritePath {
   /** `initial`: the counts as the file has them now (the writer starts from the same file). */
   static start(path: string, limits: WriteLimits, initial: WriteCounters, onError?: (message: string) => void): WriterThread {
     const workerData: WriterWorkerData = { path, limits };
-    // The process's own flags, except one a worker refuses (a parent run with `--input-type -e`).
-    const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--input-type'));
-    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData, execArgv });
+    // None of the process's own flags: a worker refuses many (--input-type, --expose-gc,
+    // --max-old-space-size) and needs none.
+    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData, execArgv: [] });
     return new WriterThread(worker, initial, onError);
   }
 
@@ -82,17 +83,20 @@ export class WriterThread implements WritePath {
     return this.mirror;
   }
 
+  healthy(): boolean {
+    return this.failure === undefined;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.post();
     this.closed = true;
-    const exited = once(this.worker, 'exit').catch(() => undefined);
     if (this.failure === undefined) {
       // Every posted batch is answered before the thread reads 'close'.
       this.worker.ref();
       this.worker.postMessage('close');
     }
-    await exited;
+    await this.exited;
   }
 
   private post(): void {

@@ -49,10 +49,12 @@ export class WriterThread implements WritePath {
       onError?.(`sqlite writer thread failed: ${error.message}`);
       this.fail(new UnavailableError(`the sqlite writer thread failed: ${error.message}`));
     });
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new UnavailableError(`the sqlite writer thread exited (code ${code})`));
-    });
+    this.exited = new Promise((resolve) =>
+      worker.once('exit', (code) => {
+        if (!this.closed) this.fail(new UnavailableError(`the sqlite writer thread exited (code ${code})`));
+        resolve();
+      }),
+    );
     this.updateRef();
   }
 

@@ -71,6 +71,8 @@ export interface FireResult {
    * the NATS delivery to a subscriber. Bucket bounds, so "p99 <= 10" means within the 10 ms bucket.
    */
   engineLateness?: { count: number; p50AtMostMs: number; p99AtMostMs: number; within10msPercent: number };
+  /** cronplane only: share of one core its SQLite writer thread was busy over the window (part of CPU %). */
+  writerBusyPercent?: number;
 }
 
 const NAME_PREFIX = 'fp-';
@@ -178,18 +180,33 @@ interface RunningSystem {
   setupNote: string;
   stop(): Promise<Record<string, unknown> | undefined>;
   profileDir?: string;
-  /** Cumulative fire-lateness histogram buckets (upper bound in ms -> count), where the system has one. */
-  latenessBuckets?: () => Promise<Map<number, number>>;
+  /** cronplane's own metrics, where the system has them. */
+  scrapeMetrics?: () => Promise<ServiceMetrics>;
 }
 
-/** `cronplane_fire_lateness_seconds_bucket{le="0.01"} 123` lines -> (10 ms -> 123). */
-async function scrapeLatenessBuckets(metricsUrl: string): Promise<Map<number, number>> {
+interface ServiceMetrics {
+  /** Cumulative fire-lateness histogram buckets (upper bound in ms -> count). */
+  buckets: Map<number, number>;
+  /** The SQLite writer thread's busy seconds so far. */
+  writerBusySeconds: number | undefined;
+  at: number;
+}
+
+/** `cronplane_fire_lateness_seconds_bucket{le="0.01"} 123` lines -> (10 ms -> 123), and the writer's busy time. */
+async function scrapeServiceMetrics(metricsUrl: string): Promise<ServiceMetrics> {
   const text = await (await fetch(metricsUrl)).text();
   const buckets = new Map<number, number>();
   for (const m of text.matchAll(/^cronplane_fire_lateness_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) {
     buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2]));
   }
-  return buckets;
+  const busy = /^cronplane_store_writer_busy_seconds_total ([0-9.e+-]+)/m.exec(text);
+  return { buckets, writerBusySeconds: busy === null ? undefined : Number(busy[1]), at: performance.now() };
+}
+
+/** Share of one core the writer thread was busy between two scrapes. */
+function writerBusyPercent(before: ServiceMetrics, after: ServiceMetrics): number | undefined {
+  if (before.writerBusySeconds === undefined || after.writerBusySeconds === undefined) return undefined;
+  return (100 * (after.writerBusySeconds - before.writerBusySeconds) * 1000) / (after.at - before.at);
 }
 
 function engineLatenessOf(before: Map<number, number>, after: Map<number, number>): FireResult['engineLateness'] {
@@ -227,7 +244,7 @@ async function startCronplane(tasks: number, subject: string, opts: FireOptions)
     setupMs,
     setupNote: `${tasks} CreateTask at concurrency 64: ${fmt(created.opsPerSec)}/s, all starting at ${new Date(startTime).toISOString()}`,
     profileDir: opts.cpuProf ? profileDir : undefined,
-    latenessBuckets: () => scrapeLatenessBuckets(`http://127.0.0.1:${service.httpPort}/metrics`),
+    scrapeMetrics: () => scrapeServiceMetrics(`http://127.0.0.1:${service.httpPort}/metrics`),
     stop: async () => {
       const stopped = await service.stop(30_000);
       const errors = service.child.lines.filter((l) => l.includes('"level":"error"') || l.includes('"level":50')).length;
@@ -283,7 +300,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     const nPid = natsServerPid();
     // Just before the window's first fire: the histogram then holds only the warm-up's fires.
     await waitUntil(windowStart - 300);
-    const bucketsBefore = await running.latenessBuckets?.().catch(() => undefined);
+    const metricsBefore = await running.scrapeMetrics?.().catch(() => undefined);
     await waitUntil(windowStart);
     const meter = new CpuMeter(running.pid);
     const redisMeter = rPid !== undefined ? new CpuMeter(rPid) : undefined;
@@ -302,7 +319,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     // Just before the first fire after the window (a few of the window's last fires may still be
     // queued in a backlog: those count in the next scrape only when they start, as they should not).
     await waitUntil(windowEnd + 300);
-    const bucketsAfter = await running.latenessBuckets?.().catch(() => undefined);
+    const metricsAfter = await running.scrapeMetrics?.().catch(() => undefined);
 
     // Late messages of the window still count: wait until they stop coming (bounded).
     const drainDeadline = Date.now() + opts.drainMaxMs;
@@ -337,9 +354,11 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
       codeStamp: running.codeStamp,
       peerStats: stopInfo,
       profile,
-      engineLateness: bucketsBefore !== undefined && bucketsAfter !== undefined ? engineLatenessOf(bucketsBefore, bucketsAfter) : undefined,
+      engineLateness: metricsBefore !== undefined && metricsAfter !== undefined ? engineLatenessOf(metricsBefore.buckets, metricsAfter.buckets) : undefined,
+      writerBusyPercent: metricsBefore !== undefined && metricsAfter !== undefined ? writerBusyPercent(metricsBefore, metricsAfter) : undefined,
     };
     log(`fire-precision: ${system}: p50 ${fmt(result.lateness.p50)} ms, p99 ${fmt(result.lateness.p99)} ms, max ${fmt(result.lateness.max)} ms, missed ${result.missed}, doubled ${result.doubled}, cpu ${fmt(result.cpuPercent)}%`
+      + (result.writerBusyPercent === undefined ? '' : ` (writer thread ${fmt(result.writerBusyPercent)}%)`)
       + (result.engineLateness === undefined ? '' : `; in-engine p50 <= ${result.engineLateness.p50AtMostMs} ms, p99 <= ${result.engineLateness.p99AtMostMs} ms, ${fmt(result.engineLateness.within10msPercent)}% within 10 ms`));
     return result;
   } finally {
@@ -350,7 +369,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
 
 export function fireTable(results: FireResult[]): string {
   return formatTable(
-    ['system', 'tasks', 'fires expected', 'received', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'doubled', 'CPU %', '+redis CPU %', 'RSS MiB', 'others CPU %', 'in-engine p99 ms'],
+    ['system', 'tasks', 'fires expected', 'received', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'doubled', 'CPU %', 'of it writer %', '+redis CPU %', 'RSS MiB', 'others CPU %', 'in-engine p99 ms'],
     results.map((r) => [
       r.system,
       fmt(r.tasks),
@@ -362,6 +381,7 @@ export function fireTable(results: FireResult[]): string {
       fmt(r.missed),
       fmt(r.doubled),
       fmt(r.cpuPercent),
+      r.writerBusyPercent === undefined ? '' : fmt(r.writerBusyPercent),
       r.redisCpuPercent === undefined ? '' : fmt(r.redisCpuPercent),
       fmt(r.rssMiB),
       fmt(r.otherCpuPercent),

@@ -157,6 +157,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
       metrics.outboxDropped.set(await store.droppedOutboxEvents());
       metrics.natsConnected.set(nats.isConnected() ? 1 : 0);
       metrics.setTaskCounts(await countTasksByState(store));
+      metrics.setStoreWriterBusy(store.writerBusySeconds?.());
     },
   });
   log.info({ grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpc.port}`, http: http.port, ...security.summary }, 'cronplane serving');

@@ -39,6 +39,13 @@ export class Metrics {
   readonly outboxDropped = new Gauge({ name: 'cronplane_outbox_dropped_events', help: 'Events dropped from a full outbox before NATS had them, since the process started', registers: [this.registry] });
   readonly natsConnected = new Gauge({ name: 'cronplane_nats_connected', help: '1 while connected to NATS', registers: [this.registry] });
   readonly tasks = new Gauge({ name: 'cronplane_tasks', help: 'Tasks by state (ENABLED, PAUSED)', labelNames: ['state'], registers: [this.registry] });
+  /** Set from the store at scrape time (setStoreWriterBusy). */
+  readonly storeWriterBusy = new Counter({
+    name: 'cronplane_store_writer_busy_seconds_total',
+    help: 'Time the store\'s writer thread spent writing; its rate is the share of one core it uses (near 1: writes are the bottleneck)',
+    registers: [this.registry],
+  });
+  private storeWriterBusySeen = 0;
   readonly rpcs = new Counter({ name: 'cronplane_rpc_total', help: 'SchedulerService RPCs by method and status code', labelNames: ['method', 'code'], registers: [this.registry] });
   readonly rpcDuration = new Histogram({
     name: 'cronplane_rpc_duration_seconds',
@@ -95,6 +102,13 @@ export class Metrics {
 
   private readonly rpcCounts = new Map<string, { inc(): void }>();
   private readonly rpcDurations = new Map<string, { observe(value: number): void }>();
+
+  /** The store's writer thread's busy seconds so far (counted up to it; nothing without such a thread). */
+  setStoreWriterBusy(seconds: number | undefined): void {
+    if (seconds === undefined || seconds <= this.storeWriterBusySeen) return;
+    this.storeWriterBusy.inc(seconds - this.storeWriterBusySeen);
+    this.storeWriterBusySeen = seconds;
+  }
 
   /** Tasks by state; undefined (too many to count cheaply) removes the series rather than lie. */
   setTaskCounts(counts: { ENABLED: number; PAUSED: number } | undefined): void {

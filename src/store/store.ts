@@ -40,6 +40,8 @@ export interface Store {
   addRunCount?(name: string): Promise<void>;
   /** False once the store can take no more writes until the process restarts. Optional: true. */
   healthy?(): boolean;
+  /** Busy time of a thread that does the store's writes (its utilisation is their headroom). */
+  writerBusySeconds?(): number | undefined;
 
   /**
    * Record an execution change and its event in one transaction: upsert the execution,
@@ -48,6 +50,9 @@ export interface Store {
    * With `claim`, the execution is new and handles a scheduled occurrence: if any execution
    * of that task already exists for that scheduled time, nothing is written and `undefined`
    * is returned. That is how each occurrence runs exactly once, across restarts (and replicas).
+   *
+   * The caller hands `execution` over: the store may keep it as the event's execution, so it
+   * must not be changed afterwards (ExecutionRecorder passes a snapshot of its own).
    */
   recordExecution(
     execution: Execution,

@@ -452,6 +452,51 @@ describe('SqliteStore: recordExecution', () => {
     }
   });
 
+  for (const writerThread of [true, false]) {
+    test(`writes of one turn commit together, each with its own outcome, also when one fails half-way (${writerThread ? 'writer thread' : 'event loop'})`, async () => {
+      const { store, path } = openFresh({ writerThread });
+      try {
+        const first = makeExecution({ taskName: 'a', scheduledTime: T0 });
+        assert.ok(await store.recordExecution(first, eventMeta(), { claim: true }));
+        await store.createTask(makeTask('t1'));
+        // All in one turn, so in one batch: a broken write (a second scheduled execution of a
+        // claimed occurrence, refused by the unique index) amid writes that must still commit.
+        const before = makeExecution({ taskName: 'b', scheduledTime: T0 });
+        const broken = makeExecution({ taskName: 'a', scheduledTime: T0 });
+        const afterIt = makeExecution({ taskName: 'c', scheduledTime: T0 });
+        const results = await Promise.allSettled([
+          store.recordExecution(before, eventMeta(), { claim: true }),
+          store.createTask(makeTask('t2')),
+          store.recordExecution(broken, eventMeta()),
+          store.createTask(makeTask('t1')),
+          store.recordExecution({ ...first, state: 'RUNNING', attempt: 1, startTime: T0 }, eventMeta()),
+          store.recordExecution(afterIt, eventMeta(), { claim: true }),
+        ]);
+        assert.deepStrictEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+        assert.match(String((results[2] as PromiseRejectedResult).reason), /UNIQUE/);
+        assert.ok((results[3] as PromiseRejectedResult).reason instanceof TaskAlreadyExistsError);
+        const sequences = results.filter((r) => r.status === 'fulfilled').map((r) => (r.value as { sequence?: number } | undefined)?.sequence);
+        assert.deepStrictEqual(sequences, [2, undefined, 3, 4], 'the failed write took no sequence');
+        assert.equal(await store.getExecution(broken.id), undefined);
+        assert.equal((await store.getExecution(first.id))!.state, 'RUNNING');
+        assert.equal(await store.countTasks(), 2);
+        assert.equal(await store.outboxSize(), 6, "4 execution events and 2 task events");
+        await store.close();
+        const reopened = SqliteStore.open(path);
+        try {
+          assert.equal(await reopened.lastSequence(), 4);
+          assert.equal(await reopened.outboxSize(), 6);
+          assert.equal(await reopened.countTasks(), 2);
+          assert.deepStrictEqual((await reopened.executionsInStates(['PENDING', 'RUNNING'])).map((e) => e.taskName).sort(), ['a', 'b', 'c']);
+        } finally {
+          await reopened.close();
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  }
+
   test('a final state is never left', async () => {
     const { store } = openFresh();
     try {
@@ -517,12 +562,13 @@ describe('SqliteStore: recordExecution', () => {
       assert.deepEqual((await store.eventsAfter(2, 2)).map((e) => e.sequence), [3, 4]);
       assert.deepEqual(await store.eventsAfter(5, 10), []);
 
-      // the returned snapshot is the store's, not the caller's object
+      // what is written is what the object held when submitted (the file keeps that, whatever
+      // the event's object becomes: the caller hands it over, see Store.recordExecution)
       const mine = makeExecution({ taskName: 'b', scheduledTime: T0 });
-      const event = await store.recordExecution(mine, eventMeta(), { claim: true });
-      mine.state = 'CANCELLED';
-      assert.equal(event!.execution.state, 'PENDING');
+      const written = store.recordExecution(mine, eventMeta(), { claim: true });
+      const event = await written;
       assert.equal(event!.sequence, 6);
+      assert.equal((await store.getExecution(mine.id))!.state, 'PENDING');
     } finally {
       await store.close();
     }

@@ -1,26 +1,27 @@
+import type { WriteOutcome } from './write-batch.js';
+
 /**
- * Group commit: writes submitted in the same turn of the event loop run in ONE transaction,
- * each inside its own savepoint, and every caller's promise settles only after that commit.
- * A commit costs far more than the rows in it, so at thousands of events a second this is the
- * difference between keeping up and falling behind; each write stays atomic on its own.
+ * Group commit: items submitted in the same turn of the event loop go to `commitBatch` together
+ * (one transaction), and every caller's promise settles only after that commit. A commit costs
+ * far more than the rows in it, so at thousands of events a second this is the difference
+ * between keeping up and falling behind.
  */
-export class GroupCommit {
-  private queue: Array<{ write: () => unknown; resolve: (r: unknown) => void; reject: (e: unknown) => void }> = [];
+export class GroupCommit<T> {
+  private queue: Array<{ item: T; resolve: (r: unknown) => void; reject: (e: unknown) => void }> = [];
   private scheduled = false;
 
   /**
-   * @param inSavepoint runs a function as a nested transaction (a savepoint: a throw undoes just it)
-   * @param inTransaction runs a function inside one IMMEDIATE transaction
+   * @param commitBatch commits the items, returning each one's outcome; throws when the commit
+   *   failed (nothing of the batch was written)
    */
   constructor(
-    private readonly inSavepoint: (write: () => unknown) => unknown,
-    private readonly inTransaction: (run: () => void) => void,
+    private readonly commitBatch: (items: T[]) => WriteOutcome[],
     private readonly maxBatch = 500,
   ) {}
 
-  submit<R>(write: () => R): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ write, resolve: resolve as (r: unknown) => void, reject });
+  submit(item: T): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flushBatch());
@@ -47,28 +48,19 @@ export class GroupCommit {
     while (this.queue.length > 0) this.commit(this.queue.splice(0, this.maxBatch));
   }
 
-  private commit(items: GroupCommit['queue']): void {
-    if (items.length === 0) return;
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+  private commit(entries: GroupCommit<T>['queue']): void {
+    if (entries.length === 0) return;
+    let outcomes: WriteOutcome[];
     try {
-      this.inTransaction(() => {
-        for (const it of items) {
-          try {
-            outcomes.push({ ok: true, value: this.inSavepoint(it.write) });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-          }
-        }
-      });
+      outcomes = this.commitBatch(entries.map((e) => e.item));
     } catch (error) {
-      // The commit itself failed (disk full, I/O error): nothing of the batch was written.
-      for (const it of items) it.reject(error);
+      for (const e of entries) e.reject(error);
       return;
     }
-    items.forEach((it, i) => {
+    entries.forEach((e, i) => {
       const o = outcomes[i]!;
-      if (o.ok) it.resolve(o.value);
-      else it.reject(o.error);
+      if (o.ok) e.resolve(o.value);
+      else e.reject(o.error);
     });
   }
 }

@@ -1,6 +1,5 @@
 import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../domain/errors.js';
-import { cloneExecution } from '../../domain/execution.js';
 import type { Execution, ExecutionEvent, ExecutionState } from '../../domain/execution.js';
 import type { TaskEvent } from '../../domain/task-event.js';
 import type { TaskFilter } from '../../domain/task-filter.js';
@@ -198,11 +197,10 @@ export class SqliteStore implements Store {
     options?: { claim?: boolean },
   ): Promise<ExecutionEvent | undefined> {
     this.ensureOpen();
-    // A copy of what is written: the caller's object may change later, the event may not.
-    const recorded = cloneExecution(execution);
-    const sequence = await this.writes.submit({ op: 'recordExecution', execution: recorded, event, claim: options?.claim === true });
+    // Handed over by the caller (see Store): kept as the event's execution without a copy.
+    const sequence = await this.writes.submit({ op: 'recordExecution', execution, event, claim: options?.claim === true });
     if (sequence === undefined) return undefined;
-    const stored: ExecutionEvent = { sequence, id: event.id, time: event.time, execution: recorded };
+    const stored: ExecutionEvent = { sequence, id: event.id, time: event.time, execution };
     if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(sequence, stored);
     return stored;
   }
@@ -359,6 +357,10 @@ export class SqliteStore implements Store {
 
   healthy(): boolean {
     return !this.closed && this.writes.healthy();
+  }
+
+  writerBusySeconds(): number | undefined {
+    return this.writes.busySeconds();
   }
 
   /** Idempotent; every other method rejects with UnavailableError afterwards. */

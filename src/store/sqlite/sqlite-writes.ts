@@ -5,6 +5,7 @@ import { isFinalState, type Execution, type ExecutionEvent, type ExecutionState 
 import { taskChangeOf, type TaskChange } from '../../domain/task-event.js';
 import type { Task } from '../../domain/task.js';
 import { EventPruner } from './event-pruner.js';
+import { FINAL_STATES_SQL_LIST } from './final-states-sql.js';
 import { HistoryPruner } from './history-pruner.js';
 import { executionToJson, taskFromJson, taskToJson } from './rows.js';
 import { StatementCache } from './statement-cache.js';
@@ -77,11 +78,21 @@ export class SqliteWrites {
     return { ...this.counts };
   }
 
-  /** The counts as the file has them (at open, and after a batch that did not commit). */
+  /** The counts as the file has them (at open). */
   reload(): void {
     Object.assign(this.counts, readCounters(this.db), { dropped: this.counts.dropped });
   }
 
+  /** Back to counts taken before a batch that did not commit. */
+  restore(counts: WriteCounters): void {
+    Object.assign(this.counts, counts);
+  }
+
+  /**
+   * One write. A refusal (TaskAlreadyExists, TaskNotFound, EtagMismatch, or undefined from
+   * recordExecution) is decided before anything is written, so it needs no undoing
+   * (write-batch.ts relies on this); any other error may leave part of the write behind.
+   */
   apply(op: WriteOp): WriteValue {
     switch (op.op) {
       case 'createTask':
@@ -229,16 +240,9 @@ export class SqliteWrites {
    * means somebody already handles it: nothing is written either.
    */
   private recordExecution(execution: Execution, event: { id: string; time: number }, claim: boolean): WriteValue {
-    const stored = this.statements.executionStateById.get(execution.id);
-    if (claim) {
-      if (stored !== undefined) return undefined;
-      if (this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined) {
-        return undefined;
-      }
-    }
-    if (stored !== undefined && isFinalState(stored.state) && stored.state !== execution.state) return undefined;
-
-    const json = this.upsertExecutionRow(execution);
+    const json = executionToJson(execution);
+    const added = claim ? this.claimExecution(execution, json) : this.updateExecution(execution, json);
+    if (added === undefined) return undefined;
     const sequence = Number(
       this.statements.insertEvent.run({ id: event.id, taskName: execution.taskName, time: event.time, execution: json })
         .lastInsertRowid,
@@ -252,7 +256,7 @@ export class SqliteWrites {
       published = this.statements.nthAbove.get(published, excess - 1)!.sequence;
       this.statements.setWatermark.run(published);
     }
-    if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
+    if (added) this.historyPruner.executionAdded(execution.taskName);
     this.eventPruner.eventAdded(sequence, published);
     // Counted once every statement of this write went through (a throw undoes its savepoint).
     this.counts.outboxCount += 1 - Math.max(0, excess);
@@ -260,6 +264,41 @@ export class SqliteWrites {
     this.counts.dropped += Math.max(0, excess);
     this.counts.lastSequence = sequence;
     return sequence;
+  }
+
+  /**
+   * A new execution, unless its id exists or (not MANUAL) its occurrence is claimed: one insert
+   * decides, refused by the id's uniqueness or the executions_claim index. Returns true when
+   * inserted, undefined when refused.
+   */
+  private claimExecution(execution: Execution, json: string): true | undefined {
+    if (execution.trigger === 'MANUAL' && this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined) {
+      return undefined; // a manual claim of a claimed instant (outside the partial index)
+    }
+    return this.statements.claimExecution.run(this.executionParams(execution, json)).changes > 0 ? true : undefined;
+  }
+
+  /**
+   * The execution's new state: an update of its row (only state and json change; the indexed
+   * identity columns never do), refused when the stored state is a different final one.
+   * Inserted when there is no row yet. Returns whether inserted, undefined when refused.
+   */
+  private updateExecution(execution: Execution, json: string): boolean | undefined {
+    if (this.statements.updateExecution.run({ id: execution.id, state: execution.state, json }).changes > 0) return false;
+    if (this.statements.executionStateById.get(execution.id) !== undefined) return undefined;
+    this.statements.insertExecution.run(this.executionParams(execution, json));
+    return true;
+  }
+
+  private executionParams(execution: Execution, json: string): ExecutionParams {
+    return {
+      id: execution.id,
+      taskName: execution.taskName,
+      scheduledTime: execution.scheduledTime,
+      trigger: execution.trigger,
+      state: execution.state,
+      json,
+    };
   }
 }
 
@@ -302,6 +341,16 @@ function writeStatements(db: Database.Database) {
       ON CONFLICT (id) DO UPDATE SET
         task_name = excluded.task_name, scheduled_time = excluded.scheduled_time,
         trigger = excluded.trigger, state = excluded.state, json = excluded.json`),
+    claimExecution: db.prepare<ExecutionParams>(`
+      INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
+      VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)
+      ON CONFLICT DO NOTHING`),
+    insertExecution: db.prepare<ExecutionParams>(`
+      INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
+      VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)`),
+    updateExecution: db.prepare<{ id: string; state: string; json: string }>(`
+      UPDATE executions SET state = @state, json = @json
+      WHERE id = @id AND (state NOT IN ${FINAL_STATES_SQL_LIST} OR state = @state)`),
     insertEvent: db.prepare<{ id: string; taskName: string; time: number; execution: string }>(`
       INSERT INTO events (id, task_name, time, execution) VALUES (@id, @taskName, @time, @execution)`),
     setWatermark: db.prepare<[number]>('UPDATE outbox_watermark SET published = ? WHERE id = 1'),

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { GroupCommit } from './group-commit.js';
+import { WriteBatch } from './write-batch.js';
 import { SqliteWrites, type WriteCounters, type WriteLimits, type WriteOp, type WriteValue } from './sqlite-writes.js';
 
 /** Where the store's writes run: on the event loop's own connection, or on the writer thread. */
@@ -12,6 +13,8 @@ export interface WritePath {
   close(): Promise<void>;
   /** False once writes can only fail (the writer thread is gone). */
   healthy(): boolean;
+  /** The writer thread's busy time so far; undefined when writes run on the event loop. */
+  busySeconds(): number | undefined;
 }
 
 /**
@@ -20,28 +23,16 @@ export interface WritePath {
  */
 export class InThreadWritePath implements WritePath {
   readonly writes: SqliteWrites;
-  private readonly group: GroupCommit;
+  private readonly group: GroupCommit<WriteOp>;
 
   constructor(db: Database.Database, limits: WriteLimits) {
-    const writes = new SqliteWrites(db, limits);
-    this.writes = writes;
-    // Inside the batch transaction each write is a nested transaction, i.e. a savepoint.
-    // IMMEDIATE: take the write lock up front, so no other connection to the file can make
-    // the batch fail half-way when it upgrades from reading to writing.
-    const nested = db.transaction((write: () => unknown) => write());
-    this.group = new GroupCommit(nested, (run) => {
-      try {
-        nested.immediate(run);
-      } catch (error) {
-        // The batch did not commit: what the writes counted in memory did not happen either.
-        writes.reload();
-        throw error;
-      }
-    });
+    this.writes = new SqliteWrites(db, limits);
+    const batch = new WriteBatch(db, this.writes);
+    this.group = new GroupCommit((ops) => batch.run(ops));
   }
 
   submit(op: WriteOp): Promise<WriteValue> {
-    return this.group.submit(() => this.writes.apply(op));
+    return this.group.submit(op) as Promise<WriteValue>;
   }
 
   counters(): WriteCounters {
@@ -54,5 +45,9 @@ export class InThreadWritePath implements WritePath {
 
   healthy(): boolean {
     return true;
+  }
+
+  busySeconds(): undefined {
+    return undefined;
   }
 }

@@ -89,6 +89,10 @@ export class WriterThread implements WritePath {
     return this.failure === undefined;
   }
 
+  busySeconds(): number {
+    return this.worker.performance.eventLoopUtilization().active / 1000;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.post();

@@ -35,7 +35,17 @@ export class ExecutionRecorder {
   recordSoon(execution: Execution): Promise<ExecutionEvent | undefined> {
     const now = this.clock.now();
     const snapshot = cloneExecution(execution);
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.recordSnapshot(snapshot, uuidv7(now), now, false));
+    if (this.soon.length === 0) setImmediate(() => this.recordQueued());
+    return new Promise((resolve, reject) => this.soon.push({ snapshot, time: now, resolve, reject }));
+  }
+
+  /** recordSoon's queue: one immediate for all of a turn's, not one each. */
+  private soon: Array<{ snapshot: Execution; time: number; resolve: (e: ExecutionEvent | undefined) => void; reject: (err: unknown) => void }> = [];
+
+  private recordQueued(): void {
+    const queued = this.soon;
+    this.soon = [];
+    for (const q of queued) this.recordSnapshot(q.snapshot, uuidv7(q.time), q.time, false).then(q.resolve, q.reject);
   }
 
   private async recordSnapshot(snapshot: Execution, eventId: string, time: number, claim: boolean): Promise<ExecutionEvent | undefined> {

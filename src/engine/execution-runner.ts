@@ -19,7 +19,12 @@ class DeadlineExceeded extends Error {}
 
 /** A live execution: what the engine needs to cancel it or stop its retries. */
 export class ExecutionHandle {
-  readonly controller = new AbortController();
+  /** Made on first use of `signal`: most executions are never cancelled and never need one. */
+  private controller: AbortController | undefined;
+  /** Set by cancel(). */
+  cancelReason: CancellationReason | undefined;
+  /** The running attempt's abort, while one runs. */
+  onCancel: ((reason: CancellationReason) => void) | undefined;
   /** Set by PauseTask: the current attempt may finish, but no further attempt starts. */
   stopRetries = false;
   waitingForRetry = false;
@@ -46,8 +51,20 @@ export class ExecutionHandle {
 
   constructor(public execution: Execution, readonly task: Task) {}
 
+  /** Aborts once the execution is cancelled (what a retry's backoff sleeps on). */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.cancelReason !== undefined) this.controller.abort(this.cancelReason);
+    }
+    return this.controller.signal;
+  }
+
   cancel(reason: string): void {
-    if (!this.controller.signal.aborted) this.controller.abort(new CancellationReason(reason));
+    if (this.cancelReason !== undefined) return;
+    this.cancelReason = new CancellationReason(reason);
+    this.controller?.abort(this.cancelReason);
+    this.onCancel?.(this.cancelReason);
   }
 }
 
@@ -75,7 +92,6 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
   const { clock, recorder } = deps;
   const task = handle.task;
   const exec = handle.execution;
-  const signal = handle.controller.signal;
   let claimed = handle.claimedAttempt;
   handle.claimedAttempt = undefined;
 
@@ -84,12 +100,12 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     if (claimed !== undefined) {
       attempt = claimed;
       claimed = undefined;
-      if (signal.aborted) {
-        endAttempt(attempt, clock.now(), 'CANCELLED', reasonText(signal.reason));
-        return finish(handle, deps, 'CANCELLED', reasonText(signal.reason));
+      if (handle.cancelReason !== undefined) {
+        endAttempt(attempt, clock.now(), 'CANCELLED', reasonText(handle.cancelReason));
+        return finish(handle, deps, 'CANCELLED', reasonText(handle.cancelReason));
       }
     } else {
-      if (signal.aborted) return finish(handle, deps, 'CANCELLED', reasonText(signal.reason));
+      if (handle.cancelReason !== undefined) return finish(handle, deps, 'CANCELLED', reasonText(handle.cancelReason));
       attempt = beginAttempt(exec, clock.now());
       let recorded;
       try {
@@ -144,9 +160,9 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     await recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RETRYING of ${exec.id}`));
     handle.waitingForRetry = true;
     try {
-      await sleep(clock, backoffDelay(task.retryPolicy, number, deps.random), signal);
+      await sleep(clock, backoffDelay(task.retryPolicy, number, deps.random), handle.signal);
     } catch {
-      return finish(handle, deps, 'CANCELLED', reasonText(signal.reason));
+      return finish(handle, deps, 'CANCELLED', reasonText(handle.cancelReason));
     } finally {
       handle.waitingForRetry = false;
     }
@@ -176,46 +192,76 @@ type AttemptOutcome =
 
 async function runAttempt(handle: ExecutionHandle, attempt: Attempt, deps: RunnerDeps): Promise<AttemptOutcome> {
   const task = handle.task;
-  // One controller for the attempt, aborted by its deadline or by the execution's cancel.
-  // (AbortSignal.any does the same, at several times the cost per attempt on Node 20.)
-  const attemptAbort = new AbortController();
+  // Aborted by the attempt's deadline or by the execution's cancel.
+  const abort = new AttemptAbort();
   let timedOut: DeadlineExceeded | undefined;
   const timer = deps.clock.setTimer(() => {
     timedOut = new DeadlineExceeded(`attempt ${attempt.number} exceeded its deadline of ${task.attemptDeadlineMs} ms`);
-    attemptAbort.abort(timedOut);
+    abort.abort(timedOut);
   }, task.attemptDeadlineMs);
-  const cancelled = handle.controller.signal;
-  const onCancel = () => attemptAbort.abort(cancelled.reason);
-  if (cancelled.aborted) onCancel();
-  else cancelled.addEventListener('abort', onCancel, { once: true });
-  const signal = attemptAbort.signal;
+  if (handle.cancelReason !== undefined) abort.abort(handle.cancelReason);
+  else handle.onCancel = (reason) => abort.abort(reason);
   try {
-    const headers = runHeaders(handle.execution, attempt.number);
+    const context = {
+      runHeaders: runHeaders(handle.execution, attempt.number),
+      timeoutMs: task.attemptDeadlineMs,
+      get signal() {
+        return abort.signal;
+      },
+    };
     // The race makes an action that ignores its signal unable to hold the execution:
     // a late reply after the deadline or a cancel changes nothing.
-    const result = await raceAbort(deps.actions.execute(task.action, { runHeaders: headers, signal, timeoutMs: task.attemptDeadlineMs }), signal);
+    const result = await abort.race(deps.actions.execute(task.action, context));
     return { kind: 'succeeded', output: result.output };
   } catch (err) {
-    if (cancelled.aborted) return { kind: 'cancelled', error: reasonText(cancelled.reason) };
+    if (handle.cancelReason !== undefined) return { kind: 'cancelled', error: reasonText(handle.cancelReason) };
     if (timedOut !== undefined) return { kind: 'timed-out', error: reasonText(timedOut) };
     if (err instanceof ActionFailedError) return { kind: 'failed', error: err.message, output: err.output || undefined };
     return { kind: 'failed', error: err instanceof Error ? err.message : String(err) };
   } finally {
     timer.cancel();
-    cancelled.removeEventListener('abort', onCancel);
+    handle.onCancel = undefined;
   }
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
+/**
+ * One attempt's abort. Its AbortSignal is made only when the action asks for it (an HTTP
+ * call does; a NATS publish never): an AbortController and its listeners cost more than the
+ * rest of a publish's bookkeeping.
+ */
+class AttemptAbort {
+  private controller: AbortController | undefined;
+  private reason: unknown;
+  private aborted = false;
+  private rejectRace: ((reason: unknown) => void) | undefined;
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.rejectRace?.(reason);
+  }
+
+  /** Settles as `promise` does, or rejects with the reason as soon as the attempt is aborted. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    if (this.aborted) {
+      promise.catch(() => undefined); // its late failure changes nothing
+      return Promise.reject(this.reason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRace = reject;
+      promise.then(resolve, reject);
+    });
+  }
 }
 
 async function finish(

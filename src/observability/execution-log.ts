@@ -4,6 +4,8 @@ import { executionLag, isFailureState, type ExecutionEvent } from '../domain/exe
 /** One log line per execution event, with the fields an operator greps for. */
 export function logExecutionEvent(log: Logger, event: ExecutionEvent): void {
   const e = event.execution;
+  // Checked first: the fields cost more than the call, and a quiet level writes nothing.
+  if (!log.isLevelEnabled(isFailureState(e.state) ? 'warn' : 'info')) return;
   const fields = {
     task: e.taskName,
     executionId: e.id,

@@ -11,7 +11,7 @@ STAMPS := .stamps
 .PHONY: run test build generate lint check-generated bench clean unit integration
 
 run: $(STAMPS)/build
-	node dist/src/cli/cronplane.js serve
+	node --max-semi-space-size=64 dist/src/cli/cronplane.js serve
 
 test: $(STAMPS)/build
 	node scripts/run-tests.mjs

@@ -1,3 +1,4 @@
+import { SERVICE_NODE_FLAGS } from '../../src/cli/service-node-flags.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -96,7 +97,8 @@ export class CronplaneProcess {
     });
     this.codeStamp = codeStamp();
     this.spawnedAt = performance.now();
-    const nodeArgs = [...(this.options.nodeArgs ?? []), ...(this.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${this.profileDir}`] : [])];
+    // As `make run` starts it.
+    const nodeArgs = [...SERVICE_NODE_FLAGS, ...(this.options.nodeArgs ?? []), ...(this.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${this.profileDir}`] : [])];
     this.child = spawnNode(CLI_PATH, ['serve'], { nodeArgs, env, name: 'cronplane serve' });
     this.child.maxLines = 2_000;
     const timeout = this.options.startTimeoutMs ?? 120_000;

@@ -1,3 +1,4 @@
+import { SERVICE_NODE_FLAGS } from '../../src/cli/service-node-flags.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -98,6 +99,8 @@ describe('deploy/systemd/cronplane.service and deploy/cronplane.env.example', ()
   test('the unit runs serve with the environment file and stops gracefully within systemd\'s timeout', () => {
     for (const section of ['[Unit]', '[Service]', '[Install]']) assert.ok(unit.includes(section), section);
     assert.match(directive('ExecStart') ?? '', /cronplane\.js serve$/);
+    assert.equal(directive('ExecStart'), `/usr/bin/node ${SERVICE_NODE_FLAGS.join(' ')} /opt/cronplane/dist/src/cli/cronplane.js serve`, 'the same Node.js flags as make run');
+    assert.ok(read('Makefile').includes(`\tnode ${SERVICE_NODE_FLAGS.join(' ')} dist/src/cli/cronplane.js serve\n`), 'make run uses SERVICE_NODE_FLAGS');
     assert.equal(directive('EnvironmentFile'), '/etc/cronplane/cronplane.env');
     assert.equal(directive('KillSignal'), 'SIGTERM');
     assert.equal(directive('RestartPreventExitStatus'), '2', 'a config error (exit 2) is not restarted in a loop');

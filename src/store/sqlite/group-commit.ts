@@ -7,7 +7,7 @@ import type { WriteOutcome } from './write-batch.js';
  * between keeping up and falling behind.
  */
 export class GroupCommit<T> {
-  private queue: Array<{ item: T; resolve: (r: unknown) => void; reject: (e: unknown) => void }> = [];
+  private queue: Array<{ item: T; onCommitted: ((value: unknown) => void) | undefined; resolve: (r: unknown) => void; reject: (e: unknown) => void }> = [];
   private scheduled = false;
 
   /**
@@ -19,9 +19,10 @@ export class GroupCommit<T> {
     private readonly maxBatch = 500,
   ) {}
 
-  submit(item: T): Promise<unknown> {
+  /** `onCommitted` runs synchronously once the item committed, before any promise of the batch settles. */
+  submit(item: T, onCommitted?: (value: unknown) => void): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, onCommitted, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flushBatch());
@@ -57,6 +58,9 @@ export class GroupCommit<T> {
       for (const e of entries) e.reject(error);
       return;
     }
+    outcomes.forEach((o, i) => {
+      if (o.ok) entries[i]!.onCommitted?.(o.value);
+    });
     entries.forEach((e, i) => {
       const o = outcomes[i]!;
       if (o.ok) e.resolve(o.value);

@@ -198,10 +198,14 @@ export class SqliteStore implements Store {
   ): Promise<ExecutionEvent | undefined> {
     this.ensureOpen();
     // Handed over by the caller (see Store): kept as the event's execution without a copy.
-    const sequence = await this.writes.submit({ op: 'recordExecution', execution, event, claim: options?.claim === true });
-    if (sequence === undefined) return undefined;
-    const stored: ExecutionEvent = { sequence, id: event.id, time: event.time, execution };
-    if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(sequence, stored);
+    let stored: ExecutionEvent | undefined;
+    // Kept for the outbox as the commit is reported, before the counters that announce it are
+    // visible: the outbox then never reads back from the file an event recorded here.
+    await this.writes.submit({ op: 'recordExecution', execution, event, claim: options?.claim === true }, (sequence) => {
+      if (sequence === undefined) return;
+      stored = { sequence, id: event.id, time: event.time, execution };
+      if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(sequence, stored);
+    });
     return stored;
   }
 
@@ -309,8 +313,7 @@ export class SqliteStore implements Store {
       events.push(next);
     }
     const from = events.length === 0 ? after : events[events.length - 1]!.sequence;
-    // Nothing newer has settled: rows the writer committed since are read once their writes
-    // have settled (and are kept here by then), not decoded from the file now.
+    // Past the cached run: events recorded before a restart, or beyond the cache's bound.
     if (events.length === wanted || from >= lastSequence) return events;
     return events.concat(this.statements.eventsAfter.all(from, wanted - events.length).map(eventFromRow));
   }

@@ -5,8 +5,11 @@ import { SqliteWrites, type WriteCounters, type WriteLimits, type WriteOp, type 
 
 /** Where the store's writes run: on the event loop's own connection, or on the writer thread. */
 export interface WritePath {
-  /** Settles once the write has committed (or failed: nothing of it was written). */
-  submit(op: WriteOp): Promise<WriteValue>;
+  /**
+   * Settles once the write has committed (or failed: nothing of it was written). `onCommitted`
+   * runs synchronously as the outcome arrives, before anything else can see the new counters.
+   */
+  submit(op: WriteOp, onCommitted?: (value: WriteValue) => void): Promise<WriteValue>;
   /** The writer's counts as of the last settled write. */
   counters(): WriteCounters;
   /** Write what is queued, then let go of the writing connection. */
@@ -31,8 +34,8 @@ export class InThreadWritePath implements WritePath {
     this.group = new GroupCommit((ops) => batch.run(ops));
   }
 
-  submit(op: WriteOp): Promise<WriteValue> {
-    return this.group.submit(op) as Promise<WriteValue>;
+  submit(op: WriteOp, onCommitted?: (value: WriteValue) => void): Promise<WriteValue> {
+    return this.group.submit(op, onCommitted as ((value: unknown) => void) | undefined) as Promise<WriteValue>;
   }
 
   counters(): WriteCounters {

@@ -15,6 +15,7 @@ export interface WriterBatchReply {
 }
 
 interface Pending {
+  onCommitted: ((value: WriteValue) => void) | undefined;
   resolve: (value: WriteValue) => void;
   reject: (error: unknown) => void;
 }
@@ -67,11 +68,11 @@ export class WriterThread implements WritePath {
     return new WriterThread(worker, initial, onError);
   }
 
-  submit(op: WriteOp): Promise<WriteValue> {
+  submit(op: WriteOp, onCommitted?: (value: WriteValue) => void): Promise<WriteValue> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new UnavailableError('the sqlite store is closed'));
     return new Promise<WriteValue>((resolve, reject) => {
-      this.queue.push({ op, pending: { resolve, reject } });
+      this.queue.push({ op, pending: { onCommitted, resolve, reject } });
       if (!this.scheduled) {
         this.scheduled = true;
         // One batch per turn: writes submitted together commit together.
@@ -120,6 +121,10 @@ export class WriterThread implements WritePath {
     const batch = this.posted.shift();
     this.mirror = reply.counters;
     if (batch !== undefined) {
+      // All of the batch's own bookkeeping first, so nothing sees the new counters without it.
+      reply.outcomes.forEach((outcome, i) => {
+        if (outcome.ok) batch[i]!.onCommitted?.(outcome.value);
+      });
       reply.outcomes.forEach((outcome, i) => {
         const pending = batch[i]!;
         if (outcome.ok) pending.resolve(outcome.value);

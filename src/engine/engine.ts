@@ -798,9 +798,14 @@ export class Engine {
   /** Keep a background promise for idle()/stop(); report its failure instead of leaving it unhandled. */
   private track(promise: Promise<unknown>, context = 'engine'): Promise<void> {
     const tracked: Promise<void> = promise.then(
-      () => undefined,
-      (err) => this.options.onError?.(err, context),
-    ).finally(() => this.inflight.delete(tracked));
+      () => {
+        this.inflight.delete(tracked);
+      },
+      (err) => {
+        this.inflight.delete(tracked);
+        this.options.onError?.(err, context);
+      },
+    );
     this.inflight.add(tracked);
     return tracked;
   }

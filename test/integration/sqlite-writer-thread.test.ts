@@ -87,17 +87,19 @@ test('a store nobody closes does not keep its process alive, and what it wrote i
   }
 });
 
-test('if the writer thread dies, writes fail UNAVAILABLE, the store says it is not healthy, and what was committed stays', async () => {
+test('if the writer thread dies, writes fail UNAVAILABLE, the store says it is not healthy and logs it, and what was committed stays', async () => {
   const dir = tempDir();
   const file = join(dir, 'cronplane.db');
   try {
-    const store = SqliteStore.open(file);
+    const logged: string[] = [];
+    const store = SqliteStore.open(file, { onWriterError: (message) => logged.push(message) });
     await store.recordExecution(execution(1), { id: 'ev-1', time: T0 }, { claim: true });
     assert.equal(store.healthy(), true);
     // Failure injection: end the thread as a crash inside it would.
     const worker = (store as unknown as { writes: { worker: { terminate(): Promise<number> } } }).writes.worker;
     await worker.terminate();
     assert.equal(store.healthy(), false);
+    assert.deepEqual(logged, ['sqlite writer thread exited (code 1)'], 'an exit without an error event is logged once');
     await assert.rejects(store.recordExecution(execution(2), { id: 'ev-2', time: T0 }, { claim: true }), UnavailableError);
     assert.equal((await store.getExecution('exec-1'))?.state, 'PENDING', 'reads go on');
     await store.close();

@@ -38,8 +38,13 @@ export interface SqliteStoreOptions {
   onWriterError?: (message: string) => void;
 }
 
-/** Recent events kept for the outbox publisher: a few seconds of a busy node, about 10 MB. */
-const RECENT_EVENTS_LIMIT = 20_000;
+/**
+ * Recent events kept for the outbox publisher, so it does not decode them from the file: about
+ * 3 s of 10k fires/s (30k events/s), at most ~50 MB, held only while NATS is that far behind.
+ * (20k was too few there: the newest events went uncached, the publisher slowed down decoding
+ * them, and fell further behind.)
+ */
+const RECENT_EVENTS_LIMIT = 100_000;
 
 /** About a day of a busy node's events during a NATS outage; a few GB of disk at most. */
 export const DEFAULT_OUTBOX_LIMIT = 1_000_000;

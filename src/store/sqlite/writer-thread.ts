@@ -52,7 +52,12 @@ export class WriterThread implements WritePath {
     });
     this.exited = new Promise((resolve) =>
       worker.once('exit', (code) => {
-        if (!this.closed) this.fail(new UnavailableError(`the sqlite writer thread exited (code ${code})`));
+        // After an 'error' the failure is marked (and logged) already; an exit without one is
+        // logged here, so every loss of the writer reaches the log.
+        if (!this.closed && this.failure === undefined) {
+          onError?.(`sqlite writer thread exited (code ${code})`);
+          this.fail(new UnavailableError(`the sqlite writer thread exited (code ${code})`));
+        }
         resolve();
       }),
     );

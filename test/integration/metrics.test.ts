@@ -79,6 +79,10 @@ describe('/metrics, /healthz and /readyz of a running service', () => {
       return sample(text, 'cronplane_fires_total', { trigger: 'SCHEDULE' })! >= fires1 + 2 ? text : undefined;
     }, 5_000, 'more fires');
     assert.ok(sample(second, 'cronplane_executions_total', { state: 'SUCCEEDED' })! > sample(first, 'cronplane_executions_total', { state: 'SUCCEEDED' })!);
+    // The store's file is written by its writer thread, which has been busy, more so since.
+    const busy1 = sample(first, 'cronplane_store_writer_busy_seconds_total')!;
+    assert.ok(busy1 > 0, `writer busy ${busy1} s`);
+    assert.ok(sample(second, 'cronplane_store_writer_busy_seconds_total')! > busy1);
 
     await h.client.runTask({ name: 'idle' });
     await eventually(async () => ((sample(await scrape(), 'cronplane_fires_total', { trigger: 'MANUAL' }) ?? 0) === 1 ? true : undefined), 3_000, 'a manual fire');

@@ -258,7 +258,7 @@ export class SqliteWrites {
     }
     if (added) this.historyPruner.executionAdded(execution.taskName);
     this.eventPruner.eventAdded(sequence, published);
-    // Counted once every statement of this write went through (a throw undoes its savepoint).
+    // Counted once every statement of this write went through (a throw undoes it: see WriteBatch).
     this.counts.outboxCount += 1 - Math.max(0, excess);
     this.counts.published = published;
     this.counts.dropped += Math.max(0, excess);

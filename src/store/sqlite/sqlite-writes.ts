@@ -50,10 +50,10 @@ export interface WriteLimits {
 }
 
 /**
- * The write side of the SQLite store on one connection: each `apply` is one write, to run
- * inside a transaction (as a savepoint of a group commit), atomic on its own. It is the file's
- * only writer, so it keeps the outbox and task counts in memory; after a batch that did not
- * commit, `reload` reads them from the file again.
+ * The write side of the SQLite store on one connection: each `apply` is one write, run inside a
+ * batch's transaction (WriteBatch keeps each atomic on its own). It is the file's only writer,
+ * so it keeps the outbox and task counts in memory; after a batch that did not commit,
+ * `restore` puts back the counts from before it.
  */
 export class SqliteWrites {
   private readonly statements: ReturnType<typeof writeStatements>;

@@ -10,6 +10,7 @@ import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
 import { JetStreamStore } from '../../src/store/jetstream/jetstream-store.js';
 import type { JetStreamStoreOptions } from '../../src/store/jetstream/jetstream-store-options.js';
 import { JetStreamCluster, JetStreamServer, waitForJetStream } from '../helpers/nats-cluster.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 
@@ -80,19 +81,7 @@ function makeTask(name: string, overrides: Partial<Task> = {}): Task {
 let executionCounter = 0;
 function makeExecution(overrides: Partial<Execution> & { taskName: string; scheduledTime: number }): Execution {
   executionCounter += 1;
-  return {
-    id: `exec-${String(executionCounter).padStart(6, '0')}`,
-    startTime: undefined,
-    endTime: undefined,
-    state: 'PENDING',
-    attempt: 0,
-    trigger: 'SCHEDULE',
-    error: '',
-    node: 'node-a',
-    attempts: [],
-    output: '',
-    ...overrides,
-  };
+  return pendingExecution({ id: `exec-${String(executionCounter).padStart(6, '0')}`, node: 'node-a', ...overrides });
 }
 
 let eventCounter = 0;

@@ -5,16 +5,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Execution, Trigger } from '../../src/domain/execution.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
 let n = 0;
 
 function execution(taskName: string, scheduledTime: number, trigger: Trigger): Execution {
   n += 1;
-  return {
-    id: `exec-${n}`, taskName, scheduledTime, startTime: undefined, endTime: undefined, state: 'PENDING',
-    attempt: 0, trigger, error: '', node: 'n', attempts: [], output: '',
-  };
+  return pendingExecution({ id: `exec-${n}`, taskName, scheduledTime, trigger });
 }
 
 test('lastOccurrences and lastExecutions answer for many tasks at once, as lastOccurrence and lastExecution do one by one', async () => {

@@ -3,25 +3,12 @@ import { test } from 'node:test';
 import { UnavailableError } from '../../src/domain/errors.js';
 import type { Execution, ExecutionEvent, ExecutionState } from '../../src/domain/execution.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 const T0 = Date.UTC(2025, 0, 1);
 
 function execution(id: string, overrides: Partial<Execution> = {}): Execution {
-  return {
-    id,
-    taskName: 't',
-    scheduledTime: T0,
-    startTime: undefined,
-    endTime: undefined,
-    state: 'PENDING',
-    attempt: 0,
-    trigger: 'SCHEDULE',
-    error: '',
-    node: 'n1',
-    attempts: [],
-    output: '',
-    ...overrides,
-  };
+  return pendingExecution({ id, taskName: 't', scheduledTime: T0, node: 'n1', ...overrides });
 }
 
 function event(sequence: number, exec: Execution, state: ExecutionState = exec.state): ExecutionEvent {

@@ -13,11 +13,12 @@ import {
   TaskNotFoundError,
   UnavailableError,
 } from '../../src/domain/errors.js';
-import type { Execution, ExecutionState, Trigger } from '../../src/domain/execution.js';
+import type { Execution, ExecutionState } from '../../src/domain/execution.js';
 import { EMPTY_TASK_FILTER, type TaskFilter } from '../../src/domain/task-filter.js';
 import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
 
@@ -72,19 +73,7 @@ let executionCounter = 0;
 
 function makeExecution(overrides: Partial<Execution> & { taskName: string; scheduledTime: number }): Execution {
   executionCounter += 1;
-  return {
-    id: `exec-${String(executionCounter).padStart(6, '0')}`,
-    startTime: undefined,
-    endTime: undefined,
-    state: 'PENDING',
-    attempt: 0,
-    trigger: 'SCHEDULE' as Trigger,
-    error: '',
-    node: 'node-a',
-    attempts: [],
-    output: '',
-    ...overrides,
-  };
+  return pendingExecution({ id: `exec-${String(executionCounter).padStart(6, '0')}`, node: 'node-a', ...overrides });
 }
 
 let eventCounter = 0;

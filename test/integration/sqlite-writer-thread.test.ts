@@ -10,14 +10,12 @@ import Database from 'better-sqlite3';
 import { UnavailableError } from '../../src/domain/errors.js';
 import type { Execution } from '../../src/domain/execution.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
 
 function execution(i: number): Execution {
-  return {
-    id: `exec-${i}`, taskName: `task-${i % 50}`, scheduledTime: T0 + i * 1000, startTime: undefined, endTime: undefined,
-    state: 'PENDING', attempt: 0, trigger: 'SCHEDULE', error: 'x'.repeat(500), node: 'n', attempts: [], output: '',
-  };
+  return pendingExecution({ id: `exec-${i}`, taskName: `task-${i % 50}`, scheduledTime: T0 + i * 1000, error: 'x'.repeat(500) });
 }
 
 function tempDir(): string {

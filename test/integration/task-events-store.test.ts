@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import type { Execution } from '../../src/domain/execution.js';
 import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cronplane-task-events-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,7 +31,7 @@ function task(name: string, etag: string, state: Task['state'] = 'ENABLED'): Tas
 }
 
 function execution(id: string, at: number): Execution {
-  return { id, taskName: 't', scheduledTime: at, startTime: undefined, endTime: undefined, state: 'PENDING', attempt: 0, trigger: 'SCHEDULE', error: '', node: 'n', attempts: [], output: '' };
+  return pendingExecution({ id, taskName: 't', scheduledTime: at });
 }
 
 test('task writes queue created/updated/paused/resumed/deleted events in the same transaction; status writes do not', async () => {

@@ -4,22 +4,10 @@ import type { Execution, ExecutionEvent } from '../../src/domain/execution.js';
 import { ExecutionRecorder } from '../../src/engine/execution-recorder.js';
 import { FakeClock } from '../../src/engine/fake-clock.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { pendingExecution } from '../helpers/executions.js';
 
 function execution(): Execution {
-  return {
-    id: 'exec-1',
-    taskName: 'a',
-    scheduledTime: 1_000,
-    startTime: undefined,
-    endTime: undefined,
-    state: 'PENDING',
-    attempt: 0,
-    trigger: 'SCHEDULE',
-    error: '',
-    node: 'n',
-    attempts: [],
-    output: '',
-  };
+  return pendingExecution({ id: 'exec-1', taskName: 'a', scheduledTime: 1_000 });
 }
 
 test('the recorder hands the store a snapshot: an execution changed after record or recordSoon changes no event', async () => {

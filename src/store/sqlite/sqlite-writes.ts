@@ -213,14 +213,7 @@ export class SqliteWrites {
   /** Write the execution's row; returns its JSON, which the event stores too. */
   private upsertExecutionRow(execution: Execution): string {
     const json = executionToJson(execution);
-    this.statements.upsertExecution.run({
-      id: execution.id,
-      taskName: execution.taskName,
-      scheduledTime: execution.scheduledTime,
-      trigger: execution.trigger,
-      state: execution.state,
-      json,
-    });
+    this.statements.upsertExecution.run(this.executionParams(execution, json));
     return json;
   }
 

@@ -1,4 +1,5 @@
-import type { WriteOutcome } from './write-batch.js';
+import type { WriteValue } from './sqlite-writes.js';
+import { settleWrites, type PendingWrite, type WriteOutcome } from './write-batch.js';
 
 /**
  * Group commit: items submitted in the same turn of the event loop go to `commitBatch` together
@@ -7,7 +8,7 @@ import type { WriteOutcome } from './write-batch.js';
  * between keeping up and falling behind.
  */
 export class GroupCommit<T> {
-  private queue: Array<{ item: T; onCommitted: ((value: unknown) => void) | undefined; resolve: (r: unknown) => void; reject: (e: unknown) => void }> = [];
+  private queue: Array<{ item: T; pending: PendingWrite }> = [];
   private scheduled = false;
 
   /**
@@ -20,9 +21,9 @@ export class GroupCommit<T> {
   ) {}
 
   /** `onCommitted` runs synchronously once the item committed, before any promise of the batch settles. */
-  submit(item: T, onCommitted?: (value: unknown) => void): Promise<unknown> {
+  submit(item: T, onCommitted?: (value: WriteValue) => void): Promise<WriteValue> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ item, onCommitted, resolve, reject });
+      this.queue.push({ item, pending: { onCommitted, resolve, reject } });
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flushBatch());
@@ -55,16 +56,9 @@ export class GroupCommit<T> {
     try {
       outcomes = this.commitBatch(entries.map((e) => e.item));
     } catch (error) {
-      for (const e of entries) e.reject(error);
+      for (const e of entries) e.pending.reject(error);
       return;
     }
-    outcomes.forEach((o, i) => {
-      if (o.ok) entries[i]!.onCommitted?.(o.value);
-    });
-    entries.forEach((e, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) e.resolve(o.value);
-      else e.reject(o.error);
-    });
+    settleWrites(entries.map((e) => e.pending), outcomes);
   }
 }

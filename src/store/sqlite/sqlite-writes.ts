@@ -70,17 +70,12 @@ export class SqliteWrites {
     this.dynamic = new StatementCache(db);
     this.historyPruner = new HistoryPruner(db, limits.historyPerTask);
     this.eventPruner = new EventPruner(db, limits.eventRetention);
-    this.reload();
+    Object.assign(this.counts, readCounters(db));
   }
 
   /** A copy: the caller may keep it while later writes change the live one. */
   counters(): WriteCounters {
     return { ...this.counts };
-  }
-
-  /** The counts as the file has them (at open). */
-  reload(): void {
-    Object.assign(this.counts, readCounters(this.db), { dropped: this.counts.dropped });
   }
 
   /** Back to counts taken before a batch that did not commit. */

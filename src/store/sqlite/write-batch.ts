@@ -4,6 +4,28 @@ import type { SqliteWrites, WriteOp, WriteValue } from './sqlite-writes.js';
 
 export type WriteOutcome = { ok: true; value: WriteValue } | { ok: false; error: unknown };
 
+/** A submitted write's callbacks, until its batch's outcome arrives (group-commit.ts, writer-thread.ts). */
+export interface PendingWrite {
+  /** Runs synchronously as the outcome arrives, before any promise of the batch settles. */
+  onCommitted: ((value: WriteValue) => void) | undefined;
+  resolve: (value: WriteValue) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Settle a batch's writes with their outcomes: every committed write's own bookkeeping first,
+ * so nothing sees the batch's effects (the new counters) without it, then the promises in order.
+ */
+export function settleWrites(pending: readonly PendingWrite[], outcomes: readonly WriteOutcome[]): void {
+  outcomes.forEach((o, i) => {
+    if (o.ok) pending[i]!.onCommitted?.(o.value);
+  });
+  outcomes.forEach((o, i) => {
+    if (o.ok) pending[i]!.resolve(o.value);
+    else pending[i]!.reject(o.error);
+  });
+}
+
 /** A write's own error that left part of it written: the batch must be redone with savepoints. */
 class PartialWrite {
   constructor(readonly error: unknown) {}

@@ -35,7 +35,7 @@ export class InThreadWritePath implements WritePath {
   }
 
   submit(op: WriteOp, onCommitted?: (value: WriteValue) => void): Promise<WriteValue> {
-    return this.group.submit(op, onCommitted as ((value: unknown) => void) | undefined) as Promise<WriteValue>;
+    return this.group.submit(op, onCommitted);
   }
 
   counters(): WriteCounters {

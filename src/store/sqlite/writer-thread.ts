@@ -3,6 +3,7 @@ import { UnavailableError } from '../../domain/errors.js';
 import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-writes.js';
 import { decodeWriteError, type EncodedWriteError } from './write-errors.js';
 import type { WritePath } from './write-path.js';
+import { settleWrites, type PendingWrite } from './write-batch.js';
 
 export interface WriterWorkerData {
   path: string;
@@ -12,12 +13,6 @@ export interface WriterWorkerData {
 export interface WriterBatchReply {
   outcomes: Array<{ ok: true; value: WriteValue } | { ok: false; error: EncodedWriteError }>;
   counters: WriteCounters;
-}
-
-interface Pending {
-  onCommitted: ((value: WriteValue) => void) | undefined;
-  resolve: (value: WriteValue) => void;
-  reject: (error: unknown) => void;
 }
 
 /** Writes per message (and per transaction on the writer thread). */
@@ -32,9 +27,9 @@ const MAX_BATCH = 1000;
  * event loop's connection: once a write's promise has settled, they see it (WAL).
  */
 export class WriterThread implements WritePath {
-  private queue: Array<{ op: WriteOp; pending: Pending }> = [];
+  private queue: Array<{ op: WriteOp; pending: PendingWrite }> = [];
   /** Posted batches, oldest first: replies come back in the same order. */
-  private readonly posted: Pending[][] = [];
+  private readonly posted: PendingWrite[][] = [];
   private scheduled = false;
   private failure: Error | undefined;
   private closed = false;
@@ -126,15 +121,7 @@ export class WriterThread implements WritePath {
     const batch = this.posted.shift();
     this.mirror = reply.counters;
     if (batch !== undefined) {
-      // All of the batch's own bookkeeping first, so nothing sees the new counters without it.
-      reply.outcomes.forEach((outcome, i) => {
-        if (outcome.ok) batch[i]!.onCommitted?.(outcome.value);
-      });
-      reply.outcomes.forEach((outcome, i) => {
-        const pending = batch[i]!;
-        if (outcome.ok) pending.resolve(outcome.value);
-        else pending.reject(decodeWriteError(outcome.error));
-      });
+      settleWrites(batch, reply.outcomes.map((o) => (o.ok ? o : { ok: false, error: decodeWriteError(o.error) })));
     }
     this.updateRef();
   }

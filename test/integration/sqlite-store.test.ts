@@ -17,6 +17,7 @@ import type { Execution, ExecutionState } from '../../src/domain/execution.js';
 import { EMPTY_TASK_FILTER, type TaskFilter } from '../../src/domain/task-filter.js';
 import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { taskToJson } from '../../src/store/sqlite/rows.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import { pendingExecution } from '../helpers/executions.js';
 
@@ -218,6 +219,33 @@ describe('SqliteStore: tasks', () => {
       await store.addRunCount('a');
       assert.equal((await store.getTask('a'))?.runCount, 44);
       assert.equal(await store.getTask('missing'), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('every read of a task carries its run count, and a count never outlives its task', async () => {
+    const { store, path } = openFresh();
+    try {
+      await store.createTask(makeTask('a', { etag: 'e1', runCount: 2 }));
+      await store.createTask(makeTask('b', { etag: 'e1' }));
+      await store.addRunCount('a');
+      await store.addRunCount('b');
+      assert.deepEqual((await store.listTasks({ afterName: '', limit: 10, filter: EMPTY_TASK_FILTER })).map((t) => t.runCount), [3, 1]);
+      assert.deepEqual((await store.allTasks()).map((t) => t.runCount), [3, 1]);
+      await store.replaceTask(makeTask('a', { etag: 'e2', runCount: 0 }), 'e1');
+      assert.equal((await store.getTask('a'))?.runCount, 0, 'a replace sets the count, as for every store');
+      await store.deleteTask('b');
+      await store.addRunCount('b'); // a count that arrives after the delete
+      await store.createTask(makeTask('b', { etag: 'e3' }));
+      assert.equal((await store.getTask('b'))?.runCount, 0, 'a task created again starts from its own count');
+      await store.close();
+      const reopened = SqliteStore.open(path);
+      try {
+        assert.deepEqual((await reopened.allTasks()).map((t) => [t.name, t.runCount]), [['a', 0], ['b', 0]]);
+      } finally {
+        await reopened.close();
+      }
     } finally {
       await store.close();
     }
@@ -679,6 +707,31 @@ describe('SqliteStore: the outbox watermark', () => {
       assert.deepEqual(check.prepare("SELECT name FROM sqlite_master WHERE name = 'outbox'").all(), [], 'the old table is gone');
     } finally {
       check.close();
+    }
+  });
+
+  test('a file of schema version 3 keeps every run count (moved out of the task JSON)', async () => {
+    const path = freshPath();
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dirname(path), { recursive: true });
+    const old = new Database(path);
+    for (let version = 0; version < 3; version++) {
+      old.exec(MIGRATIONS[version]!);
+      old.pragma(`user_version = ${version + 1}`);
+    }
+    const insertTask = old.prepare("INSERT INTO tasks (name, state, etag, labels, json) VALUES (?, 'ENABLED', 'e1', '{}', ?)");
+    insertTask.run('counted', taskToJson(makeTask('counted', { etag: 'e1', runCount: 12 })));
+    insertTask.run('never', taskToJson(makeTask('never', { etag: 'e1' })));
+    old.close();
+    const store = SqliteStore.open(path);
+    try {
+      assert.equal((await store.getTask('counted'))?.runCount, 12);
+      assert.equal((await store.getTask('never'))?.runCount, 0);
+      await store.addRunCount('counted');
+      await store.addRunCount('never');
+      assert.deepEqual((await store.allTasks()).map((t) => t.runCount), [13, 1]);
+    } finally {
+      await store.close();
     }
   });
 

@@ -1,4 +1,5 @@
 import type { TaskFilter } from '../../domain/task-filter.js';
+import { TASK_COLUMNS } from './statements.js';
 
 /** SQL text and its positional parameters, in order. */
 export interface SqlQuery {
@@ -53,5 +54,5 @@ export function listTasksSql(afterName: string, filter: TaskFilter, limit: numbe
     params.push(key, filter.labels[key]!);
   }
   params.push(limit);
-  return { sql: `SELECT json FROM tasks WHERE ${terms.join(' AND ')} ORDER BY name LIMIT ?`, params };
+  return { sql: `SELECT ${TASK_COLUMNS} FROM tasks WHERE ${terms.join(' AND ')} ORDER BY name LIMIT ?`, params };
 }

@@ -151,6 +151,13 @@ export function taskToJson(task: Task): string {
   return JSON.stringify(stored);
 }
 
+/** A task row as read with TASK_COLUMNS: the run count comes from task_runs, not the JSON. */
+export function taskFromRow(row: { json: string; runCount: number | null }): Task {
+  const task = taskFromJson(row.json);
+  task.runCount = row.runCount ?? 0;
+  return task;
+}
+
 /** Inverse of taskToJson: bytes back to Uint8Array, nulls back to undefined. */
 export function taskFromJson(json: string): Task {
   const s = JSON.parse(json) as StoredTask;

@@ -81,6 +81,18 @@ export const MIGRATIONS: readonly string[] = [
     0));
   DROP TABLE outbox;
   `,
+  `
+  -- Run counts in a narrow table of their own: counting a run (every fire) rewrites a row of a
+  -- few bytes, where it used to decode and re-encode the task's JSON in its wide row. A task
+  -- with no row here has run 0 times; every task write sets its row from the task, and the
+  -- count read with a task replaces the one in its JSON (sqlite-writes.ts, statements.ts).
+  CREATE TABLE task_runs (
+    name      TEXT PRIMARY KEY,
+    run_count INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO task_runs (name, run_count)
+    SELECT name, json_extract(json, '$.runCount') FROM tasks WHERE json_extract(json, '$.runCount') > 0;
+  `,
 ];
 
 /** The schema version this code writes. */

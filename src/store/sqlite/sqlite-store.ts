@@ -9,10 +9,10 @@ import { listExecutionsSql } from './list-executions-sql.js';
 import { listTasksSql } from './list-tasks-sql.js';
 import { openDatabase } from './open-database.js';
 import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
-import { eventFromRow, executionFromJson, taskFromJson, type EventRow } from './rows.js';
+import { eventFromRow, executionFromJson, taskFromJson, taskFromRow, type EventRow } from './rows.js';
 import { readCounters, type WriteLimits } from './sqlite-writes.js';
 import { StatementCache } from './statement-cache.js';
-import { EVENT_COLUMNS, type ExecutionKeyRow, type JsonRow, type TaskEventRow } from './statements.js';
+import { EVENT_COLUMNS, TASK_COLUMNS, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
 import { InThreadWritePath, type WritePath } from './write-path.js';
 import { WriterThread } from './writer-thread.js';
 
@@ -57,8 +57,8 @@ export const DEFAULT_EVENT_RETENTION = 100_000;
 /** The reads with fixed SQL, prepared once when the store opens. */
 function readStatements(db: Database.Database) {
   return {
-    getTask: db.prepare<[string], JsonRow>('SELECT json FROM tasks WHERE name = ?'),
-    allTasks: db.prepare<[], JsonRow>('SELECT json FROM tasks ORDER BY name'),
+    getTask: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE name = ?`),
+    allTasks: db.prepare<[], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks ORDER BY name`),
     getExecution: db.prepare<[string], JsonRow>('SELECT json FROM executions WHERE id = ?'),
     lastOccurrence: db.prepare<[string], { t: number | null }>(`
       SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND trigger != 'MANUAL'`),
@@ -148,7 +148,7 @@ export class SqliteStore implements Store {
   async getTask(name: string): Promise<Task | undefined> {
     this.ensureOpen();
     const row = this.statements.getTask.get(name);
-    return row === undefined ? undefined : taskFromJson(row.json);
+    return row === undefined ? undefined : taskFromRow(row);
   }
 
   async listTasks(query: { afterName: string; limit: number; filter: TaskFilter }): Promise<Task[]> {
@@ -156,15 +156,15 @@ export class SqliteStore implements Store {
     const limit = rowLimit(query.limit);
     if (limit === 0) return [];
     const { sql, params } = listTasksSql(query.afterName, query.filter, limit);
-    const rows = this.dynamic.get(sql).all(...params) as JsonRow[];
-    return rows.map((row) => taskFromJson(row.json));
+    const rows = this.dynamic.get(sql).all(...params) as TaskRow[];
+    return rows.map(taskFromRow);
   }
 
   async allTasks(): Promise<Task[]> {
     this.ensureOpen();
     // Iterate rather than .all(): at a million tasks, rows and tasks are never all held twice.
     const tasks: Task[] = [];
-    for (const row of this.statements.allTasks.iterate()) tasks.push(taskFromJson(row.json));
+    for (const row of this.statements.allTasks.iterate()) tasks.push(taskFromRow(row));
     return tasks;
   }
 

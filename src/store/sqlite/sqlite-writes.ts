@@ -7,9 +7,9 @@ import type { Task } from '../../domain/task.js';
 import { EventPruner } from './event-pruner.js';
 import { FINAL_STATES_SQL_LIST } from './final-states-sql.js';
 import { HistoryPruner } from './history-pruner.js';
-import { executionToJson, taskFromJson, taskToJson } from './rows.js';
+import { executionToJson, taskFromRow, taskToJson } from './rows.js';
 import { StatementCache } from './statement-cache.js';
-import { taskParams, type ExecutionParams, type JsonRow, type TaskParams } from './statements.js';
+import { TASK_COLUMNS, taskParams, type ExecutionParams, type TaskParams, type TaskRow } from './statements.js';
 
 /**
  * Every write of the SQLite store, as data: what the event loop hands to the writing
@@ -149,6 +149,7 @@ export class SqliteWrites {
 
   private createTask(task: Task): undefined {
     if (this.statements.insertTask.run(taskParams(task)).changes === 0) throw new TaskAlreadyExistsError(task.name);
+    this.setRunCount(task);
     this.queueTaskEvent('created', task, task.updateTime);
     this.counts.taskCount++;
     return undefined;
@@ -157,7 +158,8 @@ export class SqliteWrites {
   private replaceTask(task: Task, expectedEtag: string): undefined {
     const before = this.statements.getTask.get(task.name);
     if (this.statements.replaceTask.run({ ...taskParams(task), expected: expectedEtag }).changes > 0) {
-      const change = taskChangeOf(before === undefined ? undefined : taskFromJson(before.json), task);
+      this.setRunCount(task);
+      const change = taskChangeOf(before === undefined ? undefined : taskFromRow(before), task);
       if (change !== undefined) this.queueTaskEvent(change, task, task.updateTime);
       return undefined;
     }
@@ -172,12 +174,19 @@ export class SqliteWrites {
         ? this.statements.deleteTask.run(name)
         : this.statements.deleteTaskIfEtag.run(name, expectedEtag);
     if (result.changes > 0) {
-      this.queueTaskEvent('deleted', taskFromJson(before!.json), time);
+      this.statements.deleteRunCount.run(name);
+      this.queueTaskEvent('deleted', taskFromRow(before!), time);
       this.counts.taskCount--;
       return undefined;
     }
     if (before === undefined) throw new TaskNotFoundError(name);
     throw new EtagMismatchError(name);
+  }
+
+  /** The task's row in task_runs follows the task written (none for 0: see schema.ts). */
+  private setRunCount(task: Task): void {
+    if (task.runCount > 0) this.statements.setRunCount.run(task.name, task.runCount);
+    else this.statements.deleteRunCount.run(task.name);
   }
 
   /**
@@ -310,15 +319,18 @@ function writeStatements(db: Database.Database) {
     insertTask: db.prepare<TaskParams>(`
       INSERT INTO tasks (name, state, etag, labels, json) VALUES (@name, @state, @etag, @labels, @json)
       ON CONFLICT (name) DO NOTHING`),
-    getTask: db.prepare<[string], JsonRow>('SELECT json FROM tasks WHERE name = ?'),
+    getTask: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE name = ?`),
     replaceTask: db.prepare<TaskParams & { expected: string }>(`
       UPDATE tasks SET state = @state, etag = @etag, labels = @labels, json = @json
       WHERE name = @name AND etag = @expected`),
     deleteTask: db.prepare<[string]>('DELETE FROM tasks WHERE name = ?'),
-    // In SQLite's own JSON functions: no decoding and encoding of the whole task in JavaScript.
-    addRunCount: db.prepare<[string]>(
-      "UPDATE tasks SET json = json_set(json, '$.runCount', json_extract(json, '$.runCount') + 1) WHERE name = ?",
-    ),
+    // Only for a task that exists: a count arriving after its delete must not outlive it.
+    addRunCount: db.prepare<[string]>(`
+      INSERT INTO task_runs (name, run_count) SELECT name, 1 FROM tasks WHERE name = ?
+      ON CONFLICT (name) DO UPDATE SET run_count = run_count + 1`),
+    setRunCount: db.prepare<[string, number]>(`
+      INSERT INTO task_runs (name, run_count) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET run_count = excluded.run_count`),
+    deleteRunCount: db.prepare<[string]>('DELETE FROM task_runs WHERE name = ?'),
     deleteTaskIfEtag: db.prepare<[string, string]>('DELETE FROM tasks WHERE name = ? AND etag = ?'),
     executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
     occurrenceClaimed: db.prepare<[string, number], { one: number }>(`

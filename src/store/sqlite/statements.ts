@@ -15,6 +15,14 @@ export interface JsonRow {
   json: string;
 }
 
+/** A task as read: its JSON, and its run count from task_runs (null: none yet). */
+export interface TaskRow extends JsonRow {
+  runCount: number | null;
+}
+
+/** The columns every task read selects, for TaskRow (see taskFromRow). */
+export const TASK_COLUMNS = 'json, (SELECT run_count FROM task_runs WHERE task_runs.name = tasks.name) AS runCount';
+
 export interface TaskParams {
   name: string;
   state: string;

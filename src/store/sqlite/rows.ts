@@ -201,29 +201,33 @@ export function taskLabelsToJson(task: Task): string {
   return JSON.stringify(task.labels);
 }
 
-/** The `json` column of an execution row, and the `execution` column of an event row. */
-export function executionToJson(execution: Execution): string {
-  const stored: StoredExecution = {
-    id: execution.id,
-    taskName: execution.taskName,
-    scheduledTime: execution.scheduledTime,
-    startTime: toNull(execution.startTime),
-    endTime: toNull(execution.endTime),
-    state: execution.state,
-    attempt: execution.attempt,
-    trigger: execution.trigger,
-    error: execution.error,
-    node: execution.node,
-    attempts: execution.attempts.map((a) => ({
-      number: a.number,
-      startTime: a.startTime,
-      endTime: toNull(a.endTime),
-      state: a.state,
-      error: a.error,
-    })),
-    output: execution.output,
-  };
-  return JSON.stringify(stored);
+/** A JSON string literal (JSON.stringify's escaping). */
+const quote = JSON.stringify as (value: string) => string;
+
+/** A number or null as JSON.stringify writes it (a time is null when unset). */
+function numberJson(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? 'null' : String(value);
+}
+
+function attemptToJson(a: Attempt): string {
+  return `{"number":${numberJson(a.number)},"startTime":${numberJson(a.startTime)},"endTime":${numberJson(a.endTime)},"state":${quote(a.state)},"error":${quote(a.error)}}`;
+}
+
+/**
+ * The `json` column of an execution row, and the `execution` column of an event row: the
+ * text `JSON.stringify` gives for the stored form (every field, in this order, unset times as
+ * null), written directly. It runs for every recorded change on the event loop, and skipping
+ * the intermediate object halves its cost; a unit test compares both forms.
+ */
+export function executionToJson(e: Execution): string {
+  let attempts = '';
+  for (let i = 0; i < e.attempts.length; i++) attempts += (i === 0 ? '' : ',') + attemptToJson(e.attempts[i]!);
+  return (
+    `{"id":${quote(e.id)},"taskName":${quote(e.taskName)},"scheduledTime":${numberJson(e.scheduledTime)}` +
+    `,"startTime":${numberJson(e.startTime)},"endTime":${numberJson(e.endTime)},"state":${quote(e.state)}` +
+    `,"attempt":${numberJson(e.attempt)},"trigger":${quote(e.trigger)},"error":${quote(e.error)},"node":${quote(e.node)}` +
+    `,"attempts":[${attempts}],"output":${quote(e.output)}}`
+  );
 }
 
 /** Inverse of executionToJson. */

@@ -12,7 +12,7 @@ import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
 import { eventFromRow, executionFromJson, taskFromJson, taskFromRow, type EventRow } from './rows.js';
 import { readCounters, type WriteLimits } from './sqlite-writes.js';
 import { StatementCache } from './statement-cache.js';
-import { EVENT_COLUMNS, TASK_COLUMNS, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
+import { EVENT_COLUMNS, TASK_COLUMNS, executionRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
 import { InThreadWritePath, type WritePath } from './write-path.js';
 import { WriterThread } from './writer-thread.js';
 
@@ -205,7 +205,10 @@ export class SqliteStore implements Store {
     let stored: ExecutionEvent | undefined;
     // Kept for the outbox as the commit is reported, before the counters that announce it are
     // visible: the outbox then never reads back from the file an event recorded here.
-    await this.writes.submit({ op: 'recordExecution', execution, event, claim: options?.claim === true }, (sequence) => {
+    // Encoded here, not on the writer thread: strings cross to it several times cheaper than
+    // the object would, and the row is the execution as it was when recorded.
+    const row = executionRow(execution);
+    await this.writes.submit({ op: 'recordExecution', row, event, claim: options?.claim === true }, (sequence) => {
       if (sequence === undefined) return;
       stored = { sequence, id: event.id, time: event.time, execution };
       if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(sequence, stored);

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { EtagMismatchError, TaskAlreadyExistsError, TaskNotFoundError } from '../../domain/errors.js';
-import { isFinalState, type Execution, type ExecutionEvent, type ExecutionState } from '../../domain/execution.js';
+import { isFinalState, type ExecutionEvent, type ExecutionState } from '../../domain/execution.js';
 import { taskChangeOf, type TaskChange } from '../../domain/task-event.js';
 import type { Task } from '../../domain/task.js';
 import { EventPruner } from './event-pruner.js';
 import { FINAL_STATES_SQL_LIST } from './final-states-sql.js';
 import { HistoryPruner } from './history-pruner.js';
-import { executionToJson, taskFromRow, taskToJson } from './rows.js';
+import { taskFromRow, taskToJson } from './rows.js';
 import { StatementCache } from './statement-cache.js';
-import { TASK_COLUMNS, taskParams, type ExecutionParams, type TaskParams, type TaskRow } from './statements.js';
+import { TASK_COLUMNS, executionRow, taskParams, type ExecutionRow, type TaskParams, type TaskRow } from './statements.js';
 
 /**
  * Every write of the SQLite store, as data: what the event loop hands to the writing
@@ -20,7 +20,8 @@ export type WriteOp =
   | { op: 'replaceTask'; task: Task; expectedEtag: string }
   | { op: 'deleteTask'; name: string; expectedEtag: string | undefined; time: number }
   | { op: 'addRunCount'; name: string }
-  | { op: 'recordExecution'; execution: Execution; event: { id: string; time: number }; claim: boolean }
+  /** The row is encoded where the write is submitted (statements.ts executionRow): the writer thread gets strings. */
+  | { op: 'recordExecution'; row: ExecutionRow; event: { id: string; time: number }; claim: boolean }
   | { op: 'ackOutbox'; sequences: number[] }
   | { op: 'ackTaskOutbox'; sequences: number[] };
 
@@ -100,7 +101,7 @@ export class SqliteWrites {
         this.statements.addRunCount.run(op.name);
         return undefined;
       case 'recordExecution':
-        return this.recordExecution(op.execution, op.event, op.claim);
+        return this.recordExecution(op.row, op.event, op.claim);
       case 'ackOutbox':
         return this.ackOutbox(op.sequences);
       case 'ackTaskOutbox':
@@ -129,10 +130,11 @@ export class SqliteWrites {
       ) {
         return false;
       }
-      const json = this.upsertExecutionRow(execution);
+      const row = executionRow(execution);
+      this.statements.upsertExecution.run(row);
       this.dynamic
         .get('INSERT INTO events (sequence, id, task_name, time, execution) VALUES (?, ?, ?, ?, ?)')
-        .run(event.sequence, event.id, execution.taskName, event.time, json);
+        .run(event.sequence, event.id, execution.taskName, event.time, row.json);
       if (stored === undefined) this.historyPruner.executionAdded(execution.taskName);
       // Nothing to publish: when no event of this store's own waits, the watermark follows the
       // replicated events, so they never count as waiting. (A store is either a replica's read
@@ -214,13 +216,6 @@ export class SqliteWrites {
     return undefined;
   }
 
-  /** Write the execution's row; returns its JSON, which the event stores too. */
-  private upsertExecutionRow(execution: Execution): string {
-    const json = executionToJson(execution);
-    this.statements.upsertExecution.run(this.executionParams(execution, json));
-    return json;
-  }
-
   private queueTaskEvent(change: TaskChange, task: Task, time: number): void {
     this.statements.insertTaskEvent.run({ id: randomUUID(), taskName: task.name, change, time, task: taskToJson(task) });
     this.counts.taskOutboxCount++;
@@ -236,12 +231,11 @@ export class SqliteWrites {
    * state. With `claim`, an existing id or any non-manual execution of the same occurrence
    * means somebody already handles it: nothing is written either.
    */
-  private recordExecution(execution: Execution, event: { id: string; time: number }, claim: boolean): WriteValue {
-    const json = executionToJson(execution);
-    const added = claim ? this.claimExecution(execution, json) : this.updateExecution(execution, json);
+  private recordExecution(row: ExecutionRow, event: { id: string; time: number }, claim: boolean): WriteValue {
+    const added = claim ? this.claimExecution(row) : this.updateExecution(row);
     if (added === undefined) return undefined;
     const sequence = Number(
-      this.statements.insertEvent.run({ id: event.id, taskName: execution.taskName, time: event.time, execution: json })
+      this.statements.insertEvent.run({ id: event.id, taskName: row.taskName, time: event.time, execution: row.json })
         .lastInsertRowid,
     );
     // Above the watermark, the new event waits in the outbox: nothing more to write for it.
@@ -253,7 +247,7 @@ export class SqliteWrites {
       published = this.statements.nthAbove.get(published, excess - 1)!.sequence;
       this.statements.setWatermark.run(published);
     }
-    if (added) this.historyPruner.executionAdded(execution.taskName);
+    if (added) this.historyPruner.executionAdded(row.taskName);
     this.eventPruner.eventAdded(sequence, published);
     // Counted once every statement of this write went through (a throw undoes it: see WriteBatch).
     this.counts.outboxCount += 1 - Math.max(0, excess);
@@ -268,11 +262,11 @@ export class SqliteWrites {
    * decides, refused by the id's uniqueness or the executions_claim index. Returns true when
    * inserted, undefined when refused.
    */
-  private claimExecution(execution: Execution, json: string): true | undefined {
-    if (execution.trigger === 'MANUAL' && this.statements.occurrenceClaimed.get(execution.taskName, execution.scheduledTime) !== undefined) {
+  private claimExecution(row: ExecutionRow): true | undefined {
+    if (row.trigger === 'MANUAL' && this.statements.occurrenceClaimed.get(row.taskName, row.scheduledTime) !== undefined) {
       return undefined; // a manual claim of a claimed instant (outside the partial index)
     }
-    return this.statements.claimExecution.run(this.executionParams(execution, json)).changes > 0 ? true : undefined;
+    return this.statements.claimExecution.run(row).changes > 0 ? true : undefined;
   }
 
   /**
@@ -280,22 +274,11 @@ export class SqliteWrites {
    * identity columns never do), refused when the stored state is a different final one.
    * Inserted when there is no row yet. Returns whether inserted, undefined when refused.
    */
-  private updateExecution(execution: Execution, json: string): boolean | undefined {
-    if (this.statements.updateExecution.run({ id: execution.id, state: execution.state, json }).changes > 0) return false;
-    if (this.statements.executionStateById.get(execution.id) !== undefined) return undefined;
-    this.statements.insertExecution.run(this.executionParams(execution, json));
+  private updateExecution(row: ExecutionRow): boolean | undefined {
+    if (this.statements.updateExecution.run({ id: row.id, state: row.state, json: row.json }).changes > 0) return false;
+    if (this.statements.executionStateById.get(row.id) !== undefined) return undefined;
+    this.statements.insertExecution.run(row);
     return true;
-  }
-
-  private executionParams(execution: Execution, json: string): ExecutionParams {
-    return {
-      id: execution.id,
-      taskName: execution.taskName,
-      scheduledTime: execution.scheduledTime,
-      trigger: execution.trigger,
-      state: execution.state,
-      json,
-    };
   }
 }
 
@@ -335,17 +318,17 @@ function writeStatements(db: Database.Database) {
     executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
     occurrenceClaimed: db.prepare<[string, number], { one: number }>(`
       SELECT 1 AS one FROM executions WHERE task_name = ? AND scheduled_time = ? AND trigger != 'MANUAL'`),
-    upsertExecution: db.prepare<ExecutionParams>(`
+    upsertExecution: db.prepare<ExecutionRow>(`
       INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
       VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)
       ON CONFLICT (id) DO UPDATE SET
         task_name = excluded.task_name, scheduled_time = excluded.scheduled_time,
         trigger = excluded.trigger, state = excluded.state, json = excluded.json`),
-    claimExecution: db.prepare<ExecutionParams>(`
+    claimExecution: db.prepare<ExecutionRow>(`
       INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
       VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)
       ON CONFLICT DO NOTHING`),
-    insertExecution: db.prepare<ExecutionParams>(`
+    insertExecution: db.prepare<ExecutionRow>(`
       INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
       VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)`),
     updateExecution: db.prepare<{ id: string; state: string; json: string }>(`

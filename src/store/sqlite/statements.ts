@@ -1,7 +1,8 @@
 /** Row shapes and parameters shared by the store's reads (sqlite-store.ts) and writes (sqlite-writes.ts). */
 import type { TaskChange } from '../../domain/task-event.js';
 import type { Task } from '../../domain/task.js';
-import { taskLabelsToJson, taskToJson } from './rows.js';
+import type { Execution } from '../../domain/execution.js';
+import { executionToJson, taskLabelsToJson, taskToJson } from './rows.js';
 
 export interface TaskEventRow {
   sequence: number;
@@ -31,7 +32,8 @@ export interface TaskParams {
   json: string;
 }
 
-export interface ExecutionParams {
+/** An execution as its row's columns (and its JSON, which its event stores too). */
+export interface ExecutionRow {
   id: string;
   taskName: string;
   scheduledTime: number;
@@ -57,3 +59,14 @@ export function taskParams(task: Task): TaskParams {
   };
 }
 
+
+export function executionRow(execution: Execution): ExecutionRow {
+  return {
+    id: execution.id,
+    taskName: execution.taskName,
+    scheduledTime: execution.scheduledTime,
+    trigger: execution.trigger,
+    state: execution.state,
+    json: executionToJson(execution),
+  };
+}

@@ -4,6 +4,7 @@ import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-w
 import { decodeWriteError, type EncodedWriteError } from './write-errors.js';
 import type { WritePath } from './write-path.js';
 import { settleWrites, type PendingWrite } from './write-batch.js';
+import { encodeWriteOps } from './writer-wire.js';
 
 export interface WriterWorkerData {
   path: string;
@@ -113,7 +114,7 @@ export class WriterThread implements WritePath {
       const batch = this.queue.splice(0, MAX_BATCH);
       this.posted.push(batch.map((b) => b.pending));
       // Cloned now: a caller that changes its object after this turn changes nothing stored.
-      this.worker.postMessage({ ops: batch.map((b) => b.op) });
+      this.worker.postMessage({ ops: encodeWriteOps(batch.map((b) => b.op)) });
     }
   }
 

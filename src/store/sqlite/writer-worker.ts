@@ -1,9 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './open-database.js';
-import { SqliteWrites, type WriteOp } from './sqlite-writes.js';
+import { SqliteWrites } from './sqlite-writes.js';
 import { WriteBatch } from './write-batch.js';
 import { encodeWriteError } from './write-errors.js';
 import type { WriterBatchReply, WriterWorkerData } from './writer-thread.js';
+import { decodeWriteOps, type WireOp } from './writer-wire.js';
 
 /**
  * The writer thread (see writer-thread.ts): its own connection to the store file runs every
@@ -17,7 +18,7 @@ const db = openDatabase(path);
 const writes = new SqliteWrites(db, limits);
 const batch = new WriteBatch(db, writes);
 
-port.on('message', (message: { ops: WriteOp[] } | 'close') => {
+port.on('message', (message: { ops: WireOp[] } | 'close') => {
   if (message === 'close') {
     db.close();
     port.close();
@@ -25,7 +26,7 @@ port.on('message', (message: { ops: WriteOp[] } | 'close') => {
   }
   let outcomes: WriterBatchReply['outcomes'];
   try {
-    outcomes = batch.run(message.ops).map((o) => (o.ok ? o : { ok: false, error: encodeWriteError(o.error) }));
+    outcomes = batch.run(decodeWriteOps(message.ops)).map((o) => (o.ok ? o : { ok: false, error: encodeWriteError(o.error) }));
   } catch (error) {
     // The commit itself failed (disk full, I/O error): nothing of the batch was written.
     const encoded = encodeWriteError(error);

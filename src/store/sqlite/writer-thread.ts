@@ -1,10 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { UnavailableError } from '../../domain/errors.js';
 import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-writes.js';
-import { decodeWriteError, type EncodedWriteError } from './write-errors.js';
 import type { WritePath } from './write-path.js';
 import { settleWrites, type PendingWrite } from './write-batch.js';
-import { encodeWriteOps } from './writer-wire.js';
+import { decodeOutcomes, encodeWriteOps, type WireOutcomes } from './writer-wire.js';
 
 export interface WriterWorkerData {
   path: string;
@@ -12,7 +11,7 @@ export interface WriterWorkerData {
 }
 
 export interface WriterBatchReply {
-  outcomes: Array<{ ok: true; value: WriteValue } | { ok: false; error: EncodedWriteError }>;
+  outcomes: WireOutcomes;
   counters: WriteCounters;
 }
 
@@ -122,7 +121,7 @@ export class WriterThread implements WritePath {
     const batch = this.posted.shift();
     this.mirror = reply.counters;
     if (batch !== undefined) {
-      settleWrites(batch, reply.outcomes.map((o) => (o.ok ? o : { ok: false, error: decodeWriteError(o.error) })));
+      settleWrites(batch, decodeOutcomes(reply.outcomes));
     }
     this.updateRef();
   }

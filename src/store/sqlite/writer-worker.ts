@@ -2,9 +2,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase } from './open-database.js';
 import { SqliteWrites } from './sqlite-writes.js';
 import { WriteBatch } from './write-batch.js';
-import { encodeWriteError } from './write-errors.js';
 import type { WriterBatchReply, WriterWorkerData } from './writer-thread.js';
-import { decodeWriteOps, type WireOp } from './writer-wire.js';
+import { decodeWriteOps, encodeFailedBatch, encodeOutcomes, type WireOp } from './writer-wire.js';
 
 /**
  * The writer thread (see writer-thread.ts): its own connection to the store file runs every
@@ -26,11 +25,10 @@ port.on('message', (message: { ops: WireOp[] } | 'close') => {
   }
   let outcomes: WriterBatchReply['outcomes'];
   try {
-    outcomes = batch.run(decodeWriteOps(message.ops)).map((o) => (o.ok ? o : { ok: false, error: encodeWriteError(o.error) }));
+    outcomes = encodeOutcomes(batch.run(decodeWriteOps(message.ops)));
   } catch (error) {
     // The commit itself failed (disk full, I/O error): nothing of the batch was written.
-    const encoded = encodeWriteError(error);
-    outcomes = message.ops.map(() => ({ ok: false, error: encoded }));
+    outcomes = encodeFailedBatch(message.ops.length, error);
   }
   const reply: WriterBatchReply = { outcomes, counters: writes.counters() };
   port.postMessage(reply);

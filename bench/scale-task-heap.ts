@@ -9,7 +9,7 @@ import { fmt } from './lib/stats.js';
 
 /**
  * Heap per task of what holding N tasks costs, by part, in this process (run with
- * --expose-gc): the Task objects as the SQLite store decodes them (taskFromJson), the same
+ * --expose-gc): the Task objects as the SQLite store decodes them (taskFromRow), the same
  * with SharedTaskParts, and the engine's bookkeeping around each task (a map entry, an entry
  * object, a timer-heap slot) as engine.ts keeps it. The scale suite's task mix
  * (bench/lib/schedules.ts). No service, no store file: the figures of each part alone.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -118,6 +118,19 @@ async function listAllExecutions(
   throw new Error('pagination did not end');
 }
 
+/** A new file migrated only up to schema version `version` (what an older cronplane left). */
+function fileAtVersion(version: number, options?: { wal?: boolean }): { path: string; db: Database.Database } {
+  const path = freshPath();
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  if (options?.wal === true) db.pragma('journal_mode = WAL');
+  for (let v = 0; v < version; v++) {
+    db.exec(MIGRATIONS[v]!);
+    db.pragma(`user_version = ${v + 1}`);
+  }
+  return { path, db };
+}
+
 describe('SqliteStore: opening', () => {
   test('creates the parent directory, uses WAL and records the schema version', async () => {
     const path = join(root, 'nested', 'deeper', 'store.db');
@@ -140,6 +153,24 @@ describe('SqliteStore: opening', () => {
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     assert.throws(() => SqliteStore.open(path), /newer/);
+  });
+
+  test('a file of schema version 3 keeps every run count (moved out of the task JSON)', async () => {
+    const { path, db: old } = fileAtVersion(3);
+    const insertTask = old.prepare("INSERT INTO tasks (name, state, etag, labels, json) VALUES (?, 'ENABLED', 'e1', '{}', ?)");
+    insertTask.run('counted', taskToJson(makeTask('counted', { etag: 'e1', runCount: 12 })));
+    insertTask.run('never', taskToJson(makeTask('never', { etag: 'e1' })));
+    old.close();
+    const store = SqliteStore.open(path);
+    try {
+      assert.equal((await store.getTask('counted'))?.runCount, 12);
+      assert.equal((await store.getTask('never'))?.runCount, 0);
+      await store.addRunCount('counted');
+      await store.addRunCount('never');
+      assert.deepEqual((await store.allTasks()).map((t) => t.runCount), [13, 1]);
+    } finally {
+      await store.close();
+    }
   });
 
   test('rejects nonsensical options', () => {
@@ -237,6 +268,13 @@ describe('SqliteStore: tasks', () => {
       assert.equal((await store.getTask('a'))?.runCount, 0, 'a replace sets the count, as for every store');
       await store.deleteTask('b');
       await store.addRunCount('b'); // a count that arrives after the delete
+      await store.addRunCount('ghost'); // and one for a task that never was
+      const look = new Database(path, { readonly: true });
+      try {
+        assert.deepEqual(look.prepare('SELECT name FROM task_runs').all(), [], 'no count row without its task, none for 0');
+      } finally {
+        look.close();
+      }
       await store.createTask(makeTask('b', { etag: 'e3' }));
       assert.equal((await store.getTask('b'))?.runCount, 0, 'a task created again starts from its own count');
       await store.close();
@@ -666,16 +704,8 @@ describe('SqliteStore: the outbox watermark', () => {
   });
 
   test('a file of the previous schema keeps every waiting outbox row when it is upgraded', async () => {
-    const path = freshPath();
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(dirname(path), { recursive: true });
-    const old = new Database(path);
-    old.pragma('journal_mode = WAL');
     // schema version 2: the outbox as one row per waiting event
-    for (let version = 0; version < 2; version++) {
-      old.exec(MIGRATIONS[version]!);
-      old.pragma(`user_version = ${version + 1}`);
-    }
+    const { path, db: old } = fileAtVersion(2, { wal: true });
     const insertEvent = old.prepare('INSERT INTO events (id, task_name, time, execution) VALUES (?, ?, ?, ?)');
     const stored = (i: number) => JSON.stringify({
       id: `old-${i}`, taskName: 'a', scheduledTime: T0 + i, startTime: null, endTime: null, state: 'PENDING',
@@ -710,40 +740,8 @@ describe('SqliteStore: the outbox watermark', () => {
     }
   });
 
-  test('a file of schema version 3 keeps every run count (moved out of the task JSON)', async () => {
-    const path = freshPath();
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(dirname(path), { recursive: true });
-    const old = new Database(path);
-    for (let version = 0; version < 3; version++) {
-      old.exec(MIGRATIONS[version]!);
-      old.pragma(`user_version = ${version + 1}`);
-    }
-    const insertTask = old.prepare("INSERT INTO tasks (name, state, etag, labels, json) VALUES (?, 'ENABLED', 'e1', '{}', ?)");
-    insertTask.run('counted', taskToJson(makeTask('counted', { etag: 'e1', runCount: 12 })));
-    insertTask.run('never', taskToJson(makeTask('never', { etag: 'e1' })));
-    old.close();
-    const store = SqliteStore.open(path);
-    try {
-      assert.equal((await store.getTask('counted'))?.runCount, 12);
-      assert.equal((await store.getTask('never'))?.runCount, 0);
-      await store.addRunCount('counted');
-      await store.addRunCount('never');
-      assert.deepEqual((await store.allTasks()).map((t) => t.runCount), [13, 1]);
-    } finally {
-      await store.close();
-    }
-  });
-
   test('an empty outbox of the previous schema starts the watermark at the last sequence', async () => {
-    const path = freshPath();
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(dirname(path), { recursive: true });
-    const old = new Database(path);
-    for (let version = 0; version < 2; version++) {
-      old.exec(MIGRATIONS[version]!);
-      old.pragma(`user_version = ${version + 1}`);
-    }
+    const { path, db: old } = fileAtVersion(2);
     const insertEvent = old.prepare('INSERT INTO events (id, task_name, time, execution) VALUES (?, ?, ?, ?)');
     for (let i = 1; i <= 3; i++) insertEvent.run(`ev-${i}`, 'a', T0, '{}');
     old.prepare('DELETE FROM events WHERE sequence = 3').run(); // the newest pruned: the sequence still counts

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Execution } from '../../src/domain/execution.js';
-import { executionFromJson, executionToJson } from '../../src/store/sqlite/rows.js';
+import { ATTEMPT_JSON_FIELDS, EXECUTION_JSON_FIELDS, executionFromJson, executionToJson } from '../../src/store/sqlite/rows.js';
 import { pendingExecution } from '../helpers/executions.js';
 
 /** The stored form as the store first wrote it (JSON.stringify of every field, unset times as null). */
@@ -48,5 +48,9 @@ test('executionToJson writes the same text as JSON.stringify of the stored form,
   for (const e of cases) {
     assert.equal(executionToJson(e), reference(e));
     assert.deepEqual(executionFromJson(executionToJson(e)), e);
+    // Every field of the types, so a field added to Execution or Attempt cannot go unwritten.
+    const parsed = JSON.parse(executionToJson(e)) as { attempts: object[] };
+    assert.deepEqual(Object.keys(parsed), EXECUTION_JSON_FIELDS);
+    for (const a of parsed.attempts) assert.deepEqual(Object.keys(a), ATTEMPT_JSON_FIELDS);
   }
 });

@@ -1,6 +1,7 @@
 import type { Attempt, Execution, ExecutionEvent } from '../../domain/execution.js';
 import type { ActionSpec, Task } from '../../domain/task.js';
 import { base64ToBytes, bytesToBase64 } from './base64.js';
+import type { TaskRow } from './statements.js';
 
 /*
  * Domain objects <-> the JSON kept in the `json` columns. Both directions name every field, so
@@ -113,7 +114,10 @@ function decodeAction(stored: StoredAction): ActionSpec {
   }
 }
 
-/** The `json` column of a task row. */
+/**
+ * The `json` column of a task row (its runCount is not read back: see taskFromRow), and the
+ * task as the JetStream store's bucket keeps it (where runCount is the count).
+ */
 export function taskToJson(task: Task): string {
   const stored: StoredTask = {
     name: task.name,
@@ -152,7 +156,7 @@ export function taskToJson(task: Task): string {
 }
 
 /** A task row as read with TASK_COLUMNS: the run count comes from task_runs, not the JSON. */
-export function taskFromRow(row: { json: string; runCount: number | null }): Task {
+export function taskFromRow(row: TaskRow): Task {
   const task = taskFromJson(row.json);
   task.runCount = row.runCount ?? 0;
   return task;
@@ -200,6 +204,18 @@ export function taskFromJson(json: string): Task {
 export function taskLabelsToJson(task: Task): string {
   return JSON.stringify(task.labels);
 }
+
+/**
+ * The fields executionToJson writes, in its order: the build fails here when Execution or
+ * Attempt gains or loses a field, and a unit test checks the encoder writes exactly these.
+ */
+export const EXECUTION_JSON_FIELDS = Object.keys({
+  id: 0, taskName: 0, scheduledTime: 0, startTime: 0, endTime: 0, state: 0, attempt: 0, trigger: 0,
+  error: 0, node: 0, attempts: 0, output: 0,
+} satisfies Record<keyof Execution, 0>);
+export const ATTEMPT_JSON_FIELDS = Object.keys({
+  number: 0, startTime: 0, endTime: 0, state: 0, error: 0,
+} satisfies Record<keyof Attempt, 0>);
 
 /** A JSON string literal (JSON.stringify's escaping). */
 const quote = JSON.stringify as (value: string) => string;

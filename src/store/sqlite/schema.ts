@@ -5,7 +5,9 @@ import type Database from 'better-sqlite3';
  * `PRAGMA user_version = i` to `i + 1`. Never edit a shipped entry; add a new one.
  *
  * Every table keeps the whole domain object as JSON (decoded by rows.ts) and copies into
- * real columns only what queries filter, order or constrain on.
+ * real columns only what queries filter, order or constrain on. One exception: a task's run
+ * count lives in `task_runs` (migration 4); the `runCount` in its JSON is only what the last
+ * task write had, and reads take the count from `task_runs`.
  */
 export const MIGRATIONS: readonly string[] = [
   `

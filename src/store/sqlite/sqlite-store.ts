@@ -201,13 +201,13 @@ export class SqliteStore implements Store {
     options?: { claim?: boolean },
   ): Promise<ExecutionEvent | undefined> {
     this.ensureOpen();
+    // Encoded here, not on the writer thread: strings cross to it several times cheaper than
+    // the object would, and the row is the execution as it was when recorded.
+    const row = executionRow(execution);
     // Handed over by the caller (see Store): kept as the event's execution without a copy.
     let stored: ExecutionEvent | undefined;
     // Kept for the outbox as the commit is reported, before the counters that announce it are
     // visible: the outbox then never reads back from the file an event recorded here.
-    // Encoded here, not on the writer thread: strings cross to it several times cheaper than
-    // the object would, and the row is the execution as it was when recorded.
-    const row = executionRow(execution);
     await this.writes.submit({ op: 'recordExecution', row, event, claim: options?.claim === true }, (sequence) => {
       if (sequence === undefined) return;
       stored = { sequence, id: event.id, time: event.time, execution };

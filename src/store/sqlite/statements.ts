@@ -59,7 +59,7 @@ export function taskParams(task: Task): TaskParams {
   };
 }
 
-
+/** The row's parameters for an execution's write: what SqliteWrites' statements bind. */
 export function executionRow(execution: Execution): ExecutionRow {
   return {
     id: execution.id,

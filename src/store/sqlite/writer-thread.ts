@@ -20,9 +20,10 @@ const MAX_BATCH = 1000;
 
 /**
  * The store's writes on a thread of their own (writer-worker.ts), with their own connection:
- * executing the statements, encoding rows and committing (with SQLite's WAL checkpoints and
- * their fsyncs) was about 40% of the event loop's work per fire. The event loop queues writes
- * as data, posts what was queued in one turn as one batch (one transaction over there), and
+ * executing the statements and committing (with SQLite's WAL checkpoints and their fsyncs)
+ * was about 40% of the event loop's work per fire. The event loop queues writes as data (an
+ * execution's row already encoded, see writer-wire.ts), posts what was queued in one turn as
+ * one batch (one transaction over there), and
  * settles each caller's promise when the batch's reply says it committed. Reads stay on the
  * event loop's connection: once a write's promise has settled, they see it (WAL).
  */
@@ -112,7 +113,7 @@ export class WriterThread implements WritePath {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       this.posted.push(batch.map((b) => b.pending));
-      // Cloned now: a caller that changes its object after this turn changes nothing stored.
+      // Cloned now (execution rows were encoded at submit): what a caller changes later is not stored.
       this.worker.postMessage({ ops: encodeWriteOps(batch.map((b) => b.op)) });
     }
   }

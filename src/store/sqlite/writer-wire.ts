@@ -6,8 +6,8 @@ import { decodeWriteError, encodeWriteError, type EncodedWriteError } from './wr
  * A recordExecution write as a flat tuple: the writer thread decodes three of these per fire,
  * and a flat array of strings and numbers is about five times cheaper to decode than the same
  * write as nested objects (measured with v8.deserialize, which postMessage uses: 1.0 against
- * 5.2 us a write; encoding: 0.5 against 2.3). Every other write is rare and crosses as the
- * object it is.
+ * 5.2 us a write; encoding: 0.5 against 2.3). Every other write is rare or small (addRunCount,
+ * once per fire, is a name) and crosses as the object it is.
  */
 type RecordExecutionTuple = [
   id: string,

@@ -17,7 +17,7 @@ import type { Execution, ExecutionState } from '../../src/domain/execution.js';
 import { EMPTY_TASK_FILTER, type TaskFilter } from '../../src/domain/task-filter.js';
 import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
-import { taskToJson } from '../../src/store/sqlite/rows.js';
+import { executionToJson, taskToJson } from '../../src/store/sqlite/rows.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
 import { pendingExecution } from '../helpers/executions.js';
 
@@ -153,6 +153,34 @@ describe('SqliteStore: opening', () => {
     db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     db.close();
     assert.throws(() => SqliteStore.open(path), /newer/);
+  });
+
+  test('a file of schema version 4 keeps its claims when the two per-task indexes become one', async () => {
+    const { path, db: old } = fileAtVersion(4);
+    const insert = old.prepare("INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json) VALUES (?, 'a', ?, ?, 'SUCCEEDED', ?)");
+    const stored = (id: string, at: number, trigger: string) =>
+      executionToJson({ ...pendingExecution({ id, taskName: 'a', scheduledTime: at }), trigger: trigger as Execution['trigger'], state: 'SUCCEEDED' });
+    insert.run('s-1', T0, 'SCHEDULE', stored('s-1', T0, 'SCHEDULE'));
+    insert.run('m-1', T0, 'MANUAL', stored('m-1', T0, 'MANUAL'));
+    insert.run('m-2', T0, 'MANUAL', stored('m-2', T0, 'MANUAL'));
+    old.close();
+    const store = SqliteStore.open(path);
+    try {
+      assert.equal(await store.recordExecution(makeExecution({ taskName: 'a', scheduledTime: T0 }), eventMeta(), { claim: true }), undefined, 'the instant stays claimed');
+      assert.ok(await store.recordExecution(makeExecution({ taskName: 'a', scheduledTime: T0 + 1, trigger: 'MANUAL' }), eventMeta(), { claim: true }));
+      assert.ok(await store.recordExecution(makeExecution({ taskName: 'a', scheduledTime: T0 + 1, trigger: 'MANUAL' }), eventMeta(), { claim: true }), 'manual runs at one instant');
+      assert.equal(await store.lastOccurrence('a'), T0);
+      assert.deepEqual(await listAllExecutions(store, { taskName: 'a' }, 2), await listAllExecutions(store, {}, 5), 'one task pages as all tasks do');
+    } finally {
+      await store.close();
+    }
+    const check = new Database(path, { readonly: true });
+    try {
+      const indexes = check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions' AND sql IS NOT NULL ORDER BY name").pluck().all();
+      assert.deepEqual(indexes, ['executions_state_time', 'executions_task', 'executions_time']);
+    } finally {
+      check.close();
+    }
   });
 
   test('a file of schema version 3 keeps every run count (moved out of the task JSON)', async () => {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { CLAIMS_OCCURRENCE_SQL } from './claim-key-sql.js';
 import { FINAL_STATES_SQL_LIST } from './final-states-sql.js';
 
 /**
@@ -23,14 +24,14 @@ export class HistoryPruner {
   ) {
     this.interval = Math.max(1, Math.min(100, Math.floor(historyPerTask / 10)));
     this.prune = db.prepare(`
-      DELETE FROM executions
+      DELETE FROM executions INDEXED BY executions_task
       WHERE task_name = @task
         AND state IN ${FINAL_STATES_SQL_LIST}
         AND (scheduled_time, id) <= (
           SELECT scheduled_time, id FROM executions WHERE task_name = @task
           ORDER BY scheduled_time DESC, id DESC LIMIT 1 OFFSET @keep)
-        AND NOT (trigger != 'MANUAL' AND scheduled_time = (
-          SELECT MAX(scheduled_time) FROM executions WHERE task_name = @task AND trigger != 'MANUAL'))`);
+        AND NOT (${CLAIMS_OCCURRENCE_SQL} AND scheduled_time = (
+          SELECT MAX(scheduled_time) FROM executions WHERE task_name = @task AND ${CLAIMS_OCCURRENCE_SQL}))`);
   }
 
   /** Call inside the transaction that inserted a new execution of `taskName`. */

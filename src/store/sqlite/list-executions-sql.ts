@@ -8,8 +8,10 @@ const NEWEST_FIRST = 'ORDER BY scheduled_time DESC, id DESC';
 /**
  * One ListExecutions page (newest first, keyset after `before`, `rows` rows) as SQL that
  * stays an index range walk of about `rows` entries whatever the table size:
- * - one task: executions_task_time; its states are filtered on the way (history per task is
- *   bounded, so a rare state costs at most one task's history);
+ * - one task: executions_task (named: with a page key SQLite would otherwise take
+ *   executions_time, whose key matches the page key's columns, and walk every task's
+ *   executions); ties of one instant are sorted on the way; its states are filtered on the way
+ *   (history per task is bounded, so a rare state costs at most one task's history);
  * - all tasks, at most one state: executions_time or executions_state_time;
  * - all tasks, several states: one range per state on executions_state_time, each cut at
  *   `rows`, merged (a single `state IN (...)` would sort every execution in those states).
@@ -44,7 +46,7 @@ export function listExecutionsSql(
     params.push(taskName);
   }
   if (distinct.length > 0) {
-    // With a task, '+state' keeps SQLite on executions_task_time (ordered, bounded) rather than the state index.
+    // With a task, '+state' keeps the state index out of SQLite's choice (executions_task is ordered and bounded).
     terms.push(`${taskName === '' ? '' : '+'}state IN (${distinct.map(() => '?').join(', ')})`);
     params.push(...distinct);
   }
@@ -54,5 +56,6 @@ export function listExecutionsSql(
   }
   params.push(rows);
   const where = terms.length === 0 ? '' : ` WHERE ${terms.join(' AND ')}`;
-  return { sql: `SELECT ${COLUMNS} FROM executions${where} ${NEWEST_FIRST} LIMIT ?`, params };
+  const from = taskName === '' ? 'executions' : 'executions INDEXED BY executions_task';
+  return { sql: `SELECT ${COLUMNS} FROM ${from}${where} ${NEWEST_FIRST} LIMIT ?`, params };
 }

@@ -95,6 +95,18 @@ export const MIGRATIONS: readonly string[] = [
   INSERT INTO task_runs (name, run_count)
     SELECT name, json_extract(json, '$.runCount') FROM tasks WHERE json_extract(json, '$.runCount') > 0;
   `,
+  `
+  -- One index ordered by task where there were two (executions_claim and executions_task_time):
+  -- a claim inserted into both at a random place each (one page per task per batch, a quarter
+  -- of the WAL written per fire). Its key carries both jobs: unique per task and instant for
+  -- scheduled and catch-up executions (their claim key is ''), and per id for MANUAL ones; in
+  -- task and time order for ListExecutions of one task, lastExecution and history pruning.
+  -- The expression is repeated, word for word, as CLAIM_KEY_SQL (claim-key-sql.ts).
+  CREATE UNIQUE INDEX executions_task ON executions (
+    task_name, scheduled_time, (CASE WHEN trigger = 'MANUAL' THEN id ELSE '' END));
+  DROP INDEX executions_claim;
+  DROP INDEX executions_task_time;
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -9,6 +9,7 @@ import { listExecutionsSql } from './list-executions-sql.js';
 import { listTasksSql } from './list-tasks-sql.js';
 import { openDatabase } from './open-database.js';
 import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
+import { CLAIMS_OCCURRENCE_SQL } from './claim-key-sql.js';
 import { eventFromRow, executionFromJson, taskFromJson, taskFromRow, type EventRow } from './rows.js';
 import { readCounters, type WriteLimits } from './sqlite-writes.js';
 import { StatementCache } from './statement-cache.js';
@@ -61,9 +62,9 @@ function readStatements(db: Database.Database) {
     allTasks: db.prepare<[], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks ORDER BY name`),
     getExecution: db.prepare<[string], JsonRow>('SELECT json FROM executions WHERE id = ?'),
     lastOccurrence: db.prepare<[string], { t: number | null }>(`
-      SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND trigger != 'MANUAL'`),
+      SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND ${CLAIMS_OCCURRENCE_SQL}`),
     lastOccurrences: db.prepare<[], { name: string; t: number }>(`
-      SELECT task_name AS name, MAX(scheduled_time) AS t FROM executions WHERE trigger != 'MANUAL' GROUP BY task_name`),
+      SELECT task_name AS name, MAX(scheduled_time) AS t FROM executions WHERE ${CLAIMS_OCCURRENCE_SQL} GROUP BY task_name`),
     lastExecution: db.prepare<[string], JsonRow>(`
       SELECT json FROM executions WHERE task_name = ? ORDER BY scheduled_time DESC, seq DESC LIMIT 1`),
     eventsAfter: db.prepare<[number, number], EventRow>(
@@ -282,7 +283,7 @@ export class SqliteStore implements Store {
     return last;
   }
 
-  /** One pass over the claim index (task_name, scheduled_time) instead of a query per task. */
+  /** One pass over the executions_task index (no row is read) instead of a query per task. */
   async lastOccurrences(): Promise<Map<string, number>> {
     this.ensureOpen();
     const last = new Map<string, number>();

@@ -4,6 +4,7 @@ import { EtagMismatchError, TaskAlreadyExistsError, TaskNotFoundError } from '..
 import { isFinalState, type ExecutionEvent, type ExecutionState } from '../../domain/execution.js';
 import { taskChangeOf, type TaskChange } from '../../domain/task-event.js';
 import type { Task } from '../../domain/task.js';
+import { CLAIMS_OCCURRENCE_SQL } from './claim-key-sql.js';
 import { EventPruner } from './event-pruner.js';
 import { FINAL_STATES_SQL_LIST } from './final-states-sql.js';
 import { HistoryPruner } from './history-pruner.js';
@@ -259,12 +260,12 @@ export class SqliteWrites {
 
   /**
    * A new execution, unless its id exists or (not MANUAL) its occurrence is claimed: one insert
-   * decides, refused by the id's uniqueness or the executions_claim index. Returns true when
+   * decides, refused by the id's uniqueness or the executions_task index (one claim key per instant). Returns true when
    * inserted, undefined when refused.
    */
   private claimExecution(row: ExecutionRow): true | undefined {
     if (row.trigger === 'MANUAL' && this.statements.occurrenceClaimed.get(row.taskName, row.scheduledTime) !== undefined) {
-      return undefined; // a manual claim of a claimed instant (outside the partial index)
+      return undefined; // a manual claim of a claimed instant (its claim key is its id: no conflict)
     }
     return this.statements.claimExecution.run(row).changes > 0 ? true : undefined;
   }
@@ -317,7 +318,7 @@ function writeStatements(db: Database.Database) {
     deleteTaskIfEtag: db.prepare<[string, string]>('DELETE FROM tasks WHERE name = ? AND etag = ?'),
     executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
     occurrenceClaimed: db.prepare<[string, number], { one: number }>(`
-      SELECT 1 AS one FROM executions WHERE task_name = ? AND scheduled_time = ? AND trigger != 'MANUAL'`),
+      SELECT 1 AS one FROM executions WHERE task_name = ? AND scheduled_time = ? AND ${CLAIMS_OCCURRENCE_SQL}`),
     upsertExecution: db.prepare<ExecutionRow>(`
       INSERT INTO executions (id, task_name, scheduled_time, trigger, state, json)
       VALUES (@id, @taskName, @scheduledTime, @trigger, @state, @json)

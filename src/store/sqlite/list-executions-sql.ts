@@ -8,9 +8,10 @@ const NEWEST_FIRST = 'ORDER BY scheduled_time DESC, id DESC';
 /**
  * One ListExecutions page (newest first, keyset after `before`, `rows` rows) as SQL that
  * stays an index range walk of about `rows` entries whatever the table size:
- * - one task: executions_task (named: with a page key SQLite would otherwise take
+ * - one task: executions_task, named: with a page key SQLite may otherwise take
  *   executions_time, whose key matches the page key's columns, and walk every task's
- *   executions); ties of one instant are sorted on the way; its states are filtered on the way
+ *   executions (it did in a scratch test with ANALYZE statistics and literal values); ties of
+ *   one instant are sorted on the way; its states are filtered on the way
  *   (history per task is bounded, so a rare state costs at most one task's history);
  * - all tasks, at most one state: executions_time or executions_state_time;
  * - all tasks, several states: one range per state on executions_state_time, each cut at

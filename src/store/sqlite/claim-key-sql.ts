@@ -4,7 +4,7 @@
  * filters on it being '' asks for non-manual executions and is answered from the index alone;
  * SQLite matches the expression only if it is written the same way (a test checks the plans).
  */
-export const CLAIM_KEY_SQL = "(CASE WHEN trigger = 'MANUAL' THEN id ELSE '' END)";
+const CLAIM_KEY_SQL = "(CASE WHEN trigger = 'MANUAL' THEN id ELSE '' END)";
 
 /** Non-manual executions (they claim their occurrence), decided from the index. */
 export const CLAIMS_OCCURRENCE_SQL = `${CLAIM_KEY_SQL} = ''`;

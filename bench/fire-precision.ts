@@ -37,6 +37,13 @@ export interface FireOptions {
   bullmqConcurrency: number;
   /** After the window, keep listening this long at most for its late messages. */
   drainMaxMs: number;
+  /**
+   * CreateTask calls per second assumed when setting the tasks' common start time (the wait
+   * before the first fire); the run fails if the creates end later than that allowed.
+   */
+  createRate: number;
+  /** Extra Node.js flags for the cronplane child (trying a GC setting, say). */
+  serviceNodeArgs: string[];
 }
 
 export interface FireResult {
@@ -223,19 +230,22 @@ async function startCronplane(tasks: number, subject: string, opts: FireOptions)
   if (opts.cpuProf) mkdirSync(profileDir, { recursive: true });
   const service = new CronplaneProcess({
     logLevel: 'warn',
-    nodeArgs: opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    nodeArgs: [...opts.serviceNodeArgs, ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
   });
   await service.start();
   const t0 = performance.now();
   // Every task gets the same start_time, after the creates are done: tasks created while
   // thousands of others already fire would measure the creates' interference, not precision.
-  const startTime = Math.ceil((Date.now() + Math.max(3_000, (tasks / 150) * 1000)) / 1000) * 1000;
+  const startTime = Math.ceil((Date.now() + Math.max(3_000, (tasks / opts.createRate) * 1000)) / 1000) * 1000;
   const created = await runLoad(
     (i) => service.client.createTask({ task: { ...publishTask(`${NAME_PREFIX}${i}`, '* * * * * *', subject), startTime: timestampFromMs(startTime) } }, { timeoutMs: 120_000 }),
     { concurrency: 64, maxOps: tasks, maxMs: 600_000 },
   );
   if (created.ops !== tasks) throw new Error(`created ${created.ops} of ${tasks} tasks (${created.errors} errors: ${created.firstError})`);
   const setupMs = performance.now() - t0;
+  if (Date.now() > startTime - 500) {
+    throw new Error(`the creates ended ${Date.now() - startTime + 500} ms too late for the common start time: lower --create-rate (now ${opts.createRate}/s)`);
+  }
   await waitUntil(startTime);
   return {
     pid: service.pid,
@@ -302,6 +312,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     await waitUntil(windowStart - 300);
     const metricsBefore = await running.scrapeMetrics?.().catch(() => undefined);
     await waitUntil(windowStart);
+    const windowMonotonicUs = { fromMonotonicUs: monotonicUs(), toMonotonicUs: Infinity };
     const meter = new CpuMeter(running.pid);
     const redisMeter = rPid !== undefined ? new CpuMeter(rPid) : undefined;
     const natsMeter = nPid !== undefined ? new CpuMeter(nPid) : undefined;
@@ -311,6 +322,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     redisMeter?.start();
     natsMeter?.start();
     await waitUntil(windowEnd);
+    windowMonotonicUs.toMonotonicUs = monotonicUs();
     const others = noise.stop();
     const cpu = meter.stop();
     const redisCpu = redisMeter?.stop();
@@ -334,7 +346,8 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     let profile: FireResult['profile'];
     if (running.profileDir !== undefined) {
       const path = newestProfile(running.profileDir);
-      if (path !== undefined) profile = { path, ...hotFunctions(path, 30) };
+      // The window only: the child's start-up, creates and drain would dilute it.
+      if (path !== undefined) profile = { path, ...hotFunctions(path, 30, windowMonotonicUs) };
     }
     const result: FireResult = {
       system,
@@ -410,6 +423,11 @@ export async function runFirePrecision(base: Omit<FireOptions, 'tasks'>, taskCou
   return results;
 }
 
+/** The monotonic clock in µs: on Linux the clock of a V8 CPU profile's timestamps. */
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
 async function main(): Promise<void> {
   const args = new Args();
   const options: Omit<FireOptions, 'tasks'> = {
@@ -419,6 +437,8 @@ async function main(): Promise<void> {
     cpuProf: args.flag('cpu-prof'),
     bullmqConcurrency: args.number('bullmq-concurrency', 100),
     drainMaxMs: args.number('drain-max-ms', 30_000),
+    createRate: args.number('create-rate', 150),
+    serviceNodeArgs: args.list('service-node-args', []),
   };
   const taskCounts = args.numbers('tasks', [1000, 10000]);
   const results = await runFirePrecision(options, taskCounts);
@@ -426,7 +446,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\nFire precision (lateness = NATS receive - scheduled time, ${options.seconds} s window)\n${fireTable(results)}\n`);
   for (const r of results) {
     if (r.profile === undefined) continue;
-    process.stdout.write(`\ncronplane ${r.tasks} tasks: CPU profile ${r.profile.path} (idle ${fmt(r.profile.idlePercent)}%, GC ${fmt(r.profile.gcPercent)}%)\n`);
+    process.stdout.write(`\ncronplane ${r.tasks} tasks: CPU profile of the window, ${r.profile.path} (idle ${fmt(r.profile.idlePercent)}%, GC ${fmt(r.profile.gcPercent)}%)\n`);
     process.stdout.write(`${formatTable(['function', 'location', 'self %', 'total %'], r.profile.functions.slice(0, 20).map((f) => [f.function, f.location, fmt(f.selfPercent), fmt(f.totalPercent)]))}\n`);
   }
   process.stdout.write(`\nwrote ${path}\n`);

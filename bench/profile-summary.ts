@@ -9,6 +9,9 @@ import { fmt } from './lib/stats.js';
  * time by file, and optionally inclusive time of functions matching --match.
  *
  *   node dist/bench/profile-summary.js bench/results/profiles/<dir>/<file>.cpuprofile --top 30 --match '^(fire|record)$'
+ *
+ * --from S / --to S keep only the samples S seconds after the profile started (the measured
+ * window of a run, without the child's start-up and drain).
  */
 const args = new Args();
 const path = process.argv[2];
@@ -17,12 +20,13 @@ if (path === undefined || path.startsWith('--')) {
   process.exit(2);
 }
 const top = args.number('top', 30);
-const hot = hotFunctions(path, top);
+const window = { fromS: args.number('from', 0), toS: args.number('to', Infinity) };
+const hot = hotFunctions(path, top, window);
 process.stdout.write(`${path}: ${fmt(hot.totalMs)} ms sampled, idle ${fmt(hot.idlePercent)}%, GC ${fmt(hot.gcPercent)}%\n\n`);
 process.stdout.write(`${formatTable(['function (self time)', 'location', 'self %', 'total %'], hot.functions.map((f) => [f.function, f.location, fmt(f.selfPercent), fmt(f.totalPercent)]))}\n\n`);
 process.stdout.write(`${formatTable(['file', 'self %'], hot.byFile.map((f) => [f.file, fmt(f.selfPercent)]))}\n`);
 const match = args.string('match', '');
 if (match !== '') {
-  const rows = inclusiveTimes(path, new RegExp(match), top);
+  const rows = inclusiveTimes(path, new RegExp(match), top, window);
   process.stdout.write(`\n${formatTable(['function (inclusive)', 'location', 'total %'], rows.map((f) => [f.function, f.location, fmt(f.totalPercent)]))}\n`);
 }

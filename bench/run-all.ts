@@ -95,6 +95,8 @@ async function main(): Promise<void> {
       cpuProf: args.flag('cpu-prof'),
       bullmqConcurrency: args.number('bullmq-concurrency', 100),
       drainMaxMs: 30_000,
+      createRate: 150,
+      serviceNodeArgs: [],
     }, plan.fire.tasks);
     writeResult(`fire-precision${suffix}`, { options: plan.fire, results: fire });
   }

@@ -16,9 +16,26 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** A .cpuprofile with its nodes by id and each node's parent. */
-function loadProfile(path: string): { profile: CpuProfile; byId: Map<number, ProfileNode>; parent: Map<number, number> } {
+/**
+ * Only the samples from `fromS` to `toS` seconds after the profile started, or between two
+ * readings of the monotonic clock (`process.hrtime.bigint() / 1000n`, in µs: on Linux the
+ * same clock as a profile's `startTime`): a benchmark's measured window.
+ */
+export interface SampleWindow {
+  fromS?: number;
+  toS?: number;
+  fromMonotonicUs?: number;
+  toMonotonicUs?: number;
+}
+
+/**
+ * A .cpuprofile with its nodes by id and each node's parent; with a window, the samples outside
+ * it are dropped, so a profile of a whole child (start-up, seeding, drain) can be read for the
+ * seconds that were measured.
+ */
+function loadProfile(path: string, window: SampleWindow = {}): { profile: CpuProfile; byId: Map<number, ProfileNode>; parent: Map<number, number> } {
   const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  if (Object.values(window).some((v) => v !== undefined)) keepWindow(profile, window);
   const byId = new Map<number, ProfileNode>();
   const parent = new Map<number, number>();
   for (const node of profile.nodes) {
@@ -26,6 +43,22 @@ function loadProfile(path: string): { profile: CpuProfile; byId: Map<number, Pro
     for (const c of node.children ?? []) parent.set(c, node.id);
   }
   return { profile, byId, parent };
+}
+
+function keepWindow(profile: CpuProfile, window: SampleWindow): void {
+  const fromUs = Math.max((window.fromS ?? 0) * 1e6, (window.fromMonotonicUs ?? -Infinity) - profile.startTime);
+  const toUs = Math.min((window.toS ?? Infinity) * 1e6, (window.toMonotonicUs ?? Infinity) - profile.startTime);
+  const samples: number[] = [];
+  const deltas: number[] = [];
+  let at = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    if (at < fromUs || at > toUs) continue;
+    samples.push(profile.samples[i]!);
+    deltas.push(samples.length === 1 ? 0 : (profile.timeDeltas[i] ?? 0));
+  }
+  profile.samples = samples;
+  profile.timeDeltas = deltas;
 }
 
 export interface HotFunction {
@@ -66,8 +99,8 @@ function shortUrl(url: string): string {
  * Self and total time per function (V8 .cpuprofile from --cpu-prof), hottest by self time.
  * Total time counts a function once per sample even when it recurses.
  */
-export function hotFunctions(path: string, top = 25): { totalMs: number; idlePercent: number; gcPercent: number; functions: HotFunction[]; byFile: { file: string; selfPercent: number }[] } {
-  const { profile, byId, parent } = loadProfile(path);
+export function hotFunctions(path: string, top = 25, window: SampleWindow = {}): { totalMs: number; idlePercent: number; gcPercent: number; functions: HotFunction[]; byFile: { file: string; selfPercent: number }[] } {
+  const { profile, byId, parent } = loadProfile(path, window);
   const key = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'}\u0000${shortUrl(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
   const self = new Map<string, number>();
   const total = new Map<string, number>();
@@ -109,8 +142,8 @@ export function hotFunctions(path: string, top = 25): { totalMs: number; idlePer
 }
 
 /** Total (inclusive) time of the functions whose name matches, hottest first: where the time goes from the top. */
-export function inclusiveTimes(path: string, names: RegExp, top = 30): { function: string; location: string; totalPercent: number }[] {
-  const { profile, byId, parent } = loadProfile(path);
+export function inclusiveTimes(path: string, names: RegExp, top = 30, window: SampleWindow = {}): { function: string; location: string; totalPercent: number }[] {
+  const { profile, byId, parent } = loadProfile(path, window);
   const total = new Map<string, number>();
   let sum = 0;
   for (let i = 0; i < profile.samples.length; i++) {

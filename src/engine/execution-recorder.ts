@@ -1,6 +1,7 @@
 import { cloneExecution, type Execution, type ExecutionEvent } from '../domain/execution.js';
 import type { Store } from '../store/store.js';
 import { sleep, type Clock } from './clock.js';
+import { HeldStart, type Change } from './held-start.js';
 import { uuidv7 } from './ids.js';
 
 /** Retries of a final state the store would not take: quick at first, then every 5 s. */
@@ -28,30 +29,49 @@ export class ExecutionRecorder {
   }
 
   /**
-   * `record` a turn of the event loop later, of the execution as it is now: when many actions
-   * start together (every task due at the same second), each one's message goes out without
-   * waiting for the others' bookkeeping.
+   * The start of an attempt whose action was started just now, held back for two turns of the
+   * event loop (the NATS flush that confirms a publish is answered in between): the runner takes
+   * it and records it with the end if the action has ended by then (recordFinal's `start`);
+   * otherwise it is submitted on its own, together with every other start held in that turn.
+   * The snapshot is of the execution as it is now. Turns, not the clock: an action that never
+   * ends (under a fake clock too) still has its RUNNING stored at once.
    */
-  recordSoon(execution: Execution): Promise<ExecutionEvent | undefined> {
+  holdStart(execution: Execution): HeldStart {
     const now = this.clock.now();
-    const snapshot = cloneExecution(execution);
-    if (this.soon.length === 0) setImmediate(() => this.recordQueued());
-    return new Promise((resolve, reject) => this.soon.push({ snapshot, time: now, resolve, reject }));
+    const held = new HeldStart({ execution: cloneExecution(execution), eventId: uuidv7(now), time: now }, (c) =>
+      this.recordSnapshot(c.execution, c.eventId, c.time, false));
+    if (this.held.length === 0) setImmediate(() => setImmediate(() => this.releaseHeld()));
+    this.held.push(held);
+    return held;
   }
 
-  /** recordSoon's queue: one immediate for all of a turn's, not one each. */
-  private soon: Array<{ snapshot: Execution; time: number; resolve: (e: ExecutionEvent | undefined) => void; reject: (err: unknown) => void }> = [];
+  /** holdStart's queue: one pair of immediates for all of a turn's, not one each. */
+  private held: HeldStart[] = [];
 
-  private recordQueued(): void {
-    const queued = this.soon;
-    this.soon = [];
-    for (const q of queued) this.recordSnapshot(q.snapshot, uuidv7(q.time), q.time, false).then(q.resolve, q.reject);
+  private releaseHeld(): void {
+    const held = this.held;
+    this.held = [];
+    // A failure reaches the runner, which awaits release() before its next write of that execution.
+    for (const h of held) h.release().catch(() => undefined);
   }
 
   private async recordSnapshot(snapshot: Execution, eventId: string, time: number, claim: boolean): Promise<ExecutionEvent | undefined> {
     const event = await this.store.recordExecution(snapshot, { id: eventId, time }, claim ? { claim: true } : undefined);
     if (event !== undefined) this.listener(event);
     return event;
+  }
+
+  /** `start` and then the execution as it is now, in one write: both events go to the listener, in order. */
+  private async recordAfter(start: Change, execution: Execution, eventId: string): Promise<ExecutionEvent | undefined> {
+    const now = this.clock.now();
+    const events = await this.store.recordTwoChanges!(
+      { execution: start.execution, event: { id: start.eventId, time: start.time } },
+      { execution: cloneExecution(execution), event: { id: eventId, time: now } },
+    );
+    if (events === undefined) return undefined;
+    this.listener(events[0]);
+    this.listener(events[1]);
+    return events[1];
   }
 
   newEventId(): string {
@@ -65,12 +85,23 @@ export class ExecutionRecorder {
    */
   async recordFinal(
     execution: Execution,
-    options: { claim?: boolean; keepTrying: () => boolean; onRetry?: (err: unknown, delayMs: number) => void },
+    options: {
+      claim?: boolean;
+      keepTrying: () => boolean;
+      onRetry?: (err: unknown, delayMs: number) => void;
+      /** The attempt's start, taken from holdStart: recorded just before, in the same write where the store can. */
+      start?: Change;
+    },
   ): Promise<ExecutionEvent | undefined> {
     const eventId = this.newEventId();
+    let start = options.start;
     for (let delay = FINAL_WRITE_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, FINAL_WRITE_MAX_DELAY_MS)) {
       try {
-        return await this.record(execution, { claim: options.claim, eventId });
+        if (start === undefined) return await this.record(execution, { claim: options.claim, eventId });
+        if (this.store.recordTwoChanges !== undefined) return await this.recordAfter(start, execution, eventId);
+        // A store without two-change writes: the start first (once), then the end.
+        if ((await this.recordSnapshot(start.execution, start.eventId, start.time, false)) === undefined) return undefined;
+        start = undefined;
       } catch (err) {
         if (!options.keepTrying()) throw err;
         options.onRetry?.(err, delay);

@@ -4,6 +4,7 @@ import { backoffDelay, shouldRetry } from '../domain/retry-backoff.js';
 import type { Task } from '../domain/task.js';
 import { sleep, type Clock } from './clock.js';
 import type { ExecutionRecorder } from './execution-recorder.js';
+import type { HeldStart } from './held-start.js';
 import { runHeaders } from './run-headers.js';
 
 /** Why an execution was stopped from outside; becomes the CANCELLED execution's error. */
@@ -44,8 +45,11 @@ export class ExecutionHandle {
    * longer overlaps later occurrences, however long the write takes.
    */
   ended = false;
-  /** The RUNNING write made while the action started (recordWhileStarting), until it settles. */
-  startWrite: Promise<unknown> | undefined;
+  /**
+   * The first attempt's RUNNING, held back while its action started (recordWhileStarting):
+   * taken by the final write if the action ends soon, else stored on its own.
+   */
+  heldStart: HeldStart | undefined;
   /** Settles when the execution has reached its final state and it is stored. */
   done: Promise<unknown> = Promise.resolve();
 
@@ -126,13 +130,12 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     let outcome: AttemptOutcome;
     if (handle.recordWhileStarting) {
       handle.recordWhileStarting = false;
-      // The action is started (synchronously up to its first await) before RUNNING is submitted;
-      // the snapshot is taken at submit, before the outcome changes anything.
+      // The action is started (synchronously up to its first await) before RUNNING is taken;
+      // the snapshot is taken now, before the outcome changes anything. Stored before the next
+      // write of this execution (finish, RETRYING), or with it; not before the outcome counts
+      // (an ended execution overlaps nothing).
       const started = runAttempt(handle, attempt, deps);
-      // A failed RUNNING write is superseded by the final state, which carries the attempt.
-      // Awaited before the next write of this execution (finish, RETRYING), so the store sees
-      // RUNNING first; not before the outcome counts (an ended execution overlaps nothing).
-      handle.startWrite = recorder.recordSoon(exec).catch((err) => deps.onStoreError?.(err, `RUNNING of ${exec.id}`));
+      handle.heldStart = recorder.holdStart(exec);
       outcome = await started;
     } else {
       outcome = await runAttempt(handle, attempt, deps);
@@ -154,7 +157,7 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     if (!shouldRetry(task.retryPolicy, number) || handle.stopRetries) {
       return finish(handle, deps, attempt.state, outcome.error);
     }
-    await handle.startWrite;
+    await startStored(handle, deps);
     exec.state = 'RETRYING';
     exec.error = outcome.error;
     await recorder.record(exec).catch((err) => deps.onStoreError?.(err, `RETRYING of ${exec.id}`));
@@ -273,19 +276,30 @@ async function finish(
   const exec = handle.execution;
   handle.ended = true;
   const endTime = deps.clock.now();
-  await handle.startWrite;
+  // A start still held goes with the end (one write); one already submitted is awaited first.
+  const start = handle.heldStart?.take();
+  if (start === undefined) await startStored(handle, deps);
+  handle.heldStart = undefined;
   exec.state = state;
   exec.error = error;
   exec.endTime = endTime;
-  await recordFinal(exec, deps);
-  return exec;
-}
-
-async function recordFinal(exec: Execution, deps: RunnerDeps): Promise<void> {
   await deps.recorder.recordFinal(exec, {
     keepTrying: deps.keepTrying ?? (() => true),
     onRetry: (err, delayMs) => deps.onStoreError?.(err, `${exec.state} of ${exec.id} (retried in ${delayMs} ms)`),
+    start,
   });
+  return exec;
+}
+
+/**
+ * The held start, submitted now if still held, settled: so the store sees RUNNING before the
+ * next write. A failed RUNNING write is superseded by that next write (it carries the attempt).
+ */
+async function startStored(handle: ExecutionHandle, deps: RunnerDeps): Promise<void> {
+  const held = handle.heldStart;
+  if (held === undefined) return;
+  handle.heldStart = undefined;
+  await held.release().catch((err) => deps.onStoreError?.(err, `RUNNING of ${handle.execution.id}`));
 }
 
 function reasonText(reason: unknown): string {

@@ -59,6 +59,16 @@ export interface Store {
     event: { id: string; time: number },
     options?: { claim?: boolean },
   ): Promise<ExecutionEvent | undefined>;
+  /**
+   * Two changes of one execution in one transaction, as two events in order: `first` (the
+   * start of an attempt, held back while a short action ran: never a final state), then
+   * `then`. Refused together, as recordExecution refuses (never a claim). Optional: without it
+   * the recorder records them one after the other. Both executions are handed over.
+   */
+  recordTwoChanges?(
+    first: { execution: Execution; event: { id: string; time: number } },
+    then: { execution: Execution; event: { id: string; time: number } },
+  ): Promise<[ExecutionEvent, ExecutionEvent] | undefined>;
   getExecution(id: string): Promise<Execution | undefined>;
   /** Newest first (by scheduled time, then id); `beforeKey` is the opaque key of the last row of the previous page. */
   listExecutions(query: {

@@ -67,6 +67,18 @@ export class EngineHarness {
             return hold === undefined ? write() : hold.then(write);
           };
         }
+        if (prop === 'recordTwoChanges') {
+          // Both changes in one write: it fails or waits as either of them would alone.
+          type Change = { execution: Execution; event: { id: string; time: number } };
+          return (first: Change, then: Change) => {
+            const write = () => {
+              const err = this.failWrite?.(first.execution) ?? this.failWrite?.(then.execution);
+              return err !== undefined ? Promise.reject(err) : target.recordTwoChanges(first, then);
+            };
+            const holds = [this.holdWrite?.(first.execution), this.holdWrite?.(then.execution)].filter((h) => h !== undefined);
+            return holds.length === 0 ? write() : Promise.all(holds).then(write);
+          };
+        }
         const value = Reflect.get(target, prop) as unknown;
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },

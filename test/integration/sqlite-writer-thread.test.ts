@@ -57,6 +57,51 @@ test('writes commit on the writer thread while the event loop is busy; close lea
   }
 });
 
+test('a start and its end in one write on the writer thread: two events in order, refused together once the execution ended otherwise', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'cronplane.db');
+  try {
+    const store = SqliteStore.open(file);
+    const pending = execution(1);
+    await store.recordExecution(pending, { id: 'ev-claim', time: T0 }, { claim: true });
+    const attempt = { number: 1, startTime: T0, endTime: undefined, state: 'RUNNING' as const, error: '' };
+    const running: Execution = { ...pending, state: 'RUNNING', attempt: 1, startTime: T0, attempts: [attempt] };
+    const succeeded: Execution = { ...running, state: 'SUCCEEDED', endTime: T0 + 1, attempts: [{ ...attempt, state: 'SUCCEEDED', endTime: T0 + 1 }] };
+    const events = await store.recordTwoChanges({ execution: running, event: { id: 'ev-run', time: T0 } }, { execution: succeeded, event: { id: 'ev-end', time: T0 + 1 } });
+    assert.deepEqual(events?.map((e) => [e.sequence, e.id, e.execution.state]), [[2, 'ev-run', 'RUNNING'], [3, 'ev-end', 'SUCCEEDED']]);
+    const other = execution(2);
+    await store.recordExecution(other, { id: 'ev-claim-2', time: T0 }, { claim: true });
+    await store.recordExecution({ ...other, state: 'CANCELLED' }, { id: 'ev-cancel-2', time: T0 });
+    const refused = await store.recordTwoChanges(
+      { execution: { ...other, state: 'RUNNING' }, event: { id: 'ev-run-2', time: T0 } },
+      { execution: { ...other, state: 'SUCCEEDED' }, event: { id: 'ev-end-2', time: T0 } },
+    );
+    assert.equal(refused, undefined);
+    assert.equal(await store.outboxSize(), 5, 'two claims, one cancel and the two changes: nothing of the refused pair');
+    await store.close();
+
+    const db = new Database(file, { readonly: true });
+    try {
+      const rows = db.prepare<[], { sequence: number; id: string; state: string }>("SELECT sequence, id, json_extract(execution, '$.state') AS state FROM events ORDER BY sequence").all();
+      assert.deepEqual(rows.map((r) => [r.sequence, r.id, r.state]), [
+        [1, 'ev-claim', 'PENDING'],
+        [2, 'ev-run', 'RUNNING'],
+        [3, 'ev-end', 'SUCCEEDED'],
+        [4, 'ev-claim-2', 'PENDING'],
+        [5, 'ev-cancel-2', 'CANCELLED'],
+      ]);
+      assert.deepEqual(db.prepare<[], { id: string; state: string }>('SELECT id, state FROM executions ORDER BY id').all().map((r) => [r.id, r.state]), [
+        ['exec-1', 'SUCCEEDED'],
+        ['exec-2', 'CANCELLED'],
+      ]);
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a store nobody closes does not keep its process alive, and what it wrote is in the file', () => {
   const dir = tempDir();
   const file = join(dir, 'cronplane.db');

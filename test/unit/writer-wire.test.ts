@@ -14,6 +14,13 @@ test('every write crosses to the writer thread and back unchanged, in order', ()
     { op: 'recordExecution', row: executionRow(execution), event: { id: 'ev-1', time: 1_700_000_000_005 }, claim: true },
     { op: 'addRunCount', name: 'nightly' },
     { op: 'recordExecution', row: executionRow({ ...execution, state: 'RUNNING', trigger: 'MANUAL' }), event: { id: 'ev-2', time: 7 }, claim: false },
+    {
+      op: 'recordExecution',
+      row: executionRow({ ...execution, state: 'SUCCEEDED' }),
+      event: { id: 'ev-4', time: 9 },
+      claim: false,
+      first: { state: 'RUNNING', json: executionRow({ ...execution, state: 'RUNNING' }).json, event: { id: 'ev-3', time: 8 } },
+    },
     { op: 'ackOutbox', sequences: [3, 4] },
     { op: 'deleteTask', name: 'nightly', expectedEtag: undefined, time: 9 },
   ];

@@ -217,6 +217,27 @@ export class SqliteStore implements Store {
     return stored;
   }
 
+  /** See Store.recordTwoChanges: one write with both events (their sequences are consecutive). */
+  async recordTwoChanges(
+    first: { execution: Execution; event: { id: string; time: number } },
+    then: { execution: Execution; event: { id: string; time: number } },
+  ): Promise<[ExecutionEvent, ExecutionEvent] | undefined> {
+    this.ensureOpen();
+    const earlier = executionRow(first.execution);
+    const row = executionRow(then.execution);
+    let stored: [ExecutionEvent, ExecutionEvent] | undefined;
+    const op = { op: 'recordExecution', row, event: then.event, claim: false, first: { state: earlier.state, json: earlier.json, event: first.event } } as const;
+    await this.writes.submit(op, (sequence) => {
+      if (sequence === undefined) return;
+      stored = [
+        { sequence: sequence - 1, id: first.event.id, time: first.event.time, execution: first.execution },
+        { sequence, id: then.event.id, time: then.event.time, execution: then.execution },
+      ];
+      for (const event of stored) if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(event.sequence, event);
+    });
+    return stored;
+  }
+
   /**
    * Apply an event whose sequence was assigned elsewhere (the JetStream stream), for a store
    * used as a replica's read model (':memory:', writing in-thread): see SqliteWrites.

@@ -21,12 +21,23 @@ export type WriteOp =
   | { op: 'replaceTask'; task: Task; expectedEtag: string }
   | { op: 'deleteTask'; name: string; expectedEtag: string | undefined; time: number }
   | { op: 'addRunCount'; name: string }
-  /** The row is encoded where the write is submitted (statements.ts executionRow): the writer thread gets strings. */
-  | { op: 'recordExecution'; row: ExecutionRow; event: { id: string; time: number }; claim: boolean }
+  /**
+   * The row is encoded where the write is submitted (statements.ts executionRow): the writer
+   * thread gets strings. With `first`, an earlier change of the same execution (the start of a
+   * short action, held back until it ended) is recorded just before, as an event of its own.
+   */
+  | { op: 'recordExecution'; row: ExecutionRow; event: { id: string; time: number }; claim: boolean; first?: EarlierChange }
   | { op: 'ackOutbox'; sequences: number[] }
   | { op: 'ackTaskOutbox'; sequences: number[] };
 
-/** recordExecution: the new event's sequence, or undefined when nothing was written. */
+/** A change recorded in the same write just before another of the same execution. */
+export interface EarlierChange {
+  state: string;
+  json: string;
+  event: { id: string; time: number };
+}
+
+/** recordExecution: the new event's sequence (with `first`, the later one's), or undefined when nothing was written. */
 export type WriteValue = number | undefined;
 
 /** What the writing connection keeps in memory, so reads need no COUNT. */
@@ -102,7 +113,7 @@ export class SqliteWrites {
         this.statements.addRunCount.run(op.name);
         return undefined;
       case 'recordExecution':
-        return this.recordExecution(op.row, op.event, op.claim);
+        return op.first === undefined ? this.recordExecution(op.row, op.event, op.claim) : this.recordTwoChanges(op.first, op.row, op.event);
       case 'ackOutbox':
         return this.ackOutbox(op.sequences);
       case 'ackTaskOutbox':
@@ -255,6 +266,20 @@ export class SqliteWrites {
     this.counts.published = published;
     this.counts.dropped += Math.max(0, excess);
     this.counts.lastSequence = sequence;
+    return sequence;
+  }
+
+  /**
+   * `first`, then the row: two events with consecutive sequences (the caller derives the first's
+   * from the second's). Refused together when `first` is refused (before anything is written);
+   * the second cannot be refused once the first went in, as `first` is never a final state.
+   */
+  private recordTwoChanges(first: EarlierChange, row: ExecutionRow, event: { id: string; time: number }): WriteValue {
+    if (isFinalState(first.state as ExecutionState)) throw new Error(`the earlier of two changes must not be final (${first.state})`);
+    const firstSequence = this.recordExecution({ ...row, state: first.state, json: first.json }, first.event, false);
+    if (firstSequence === undefined) return undefined;
+    const sequence = this.recordExecution(row, event, false);
+    if (sequence !== firstSequence + 1) throw new Error(`the second of two changes got sequence ${sequence}, not ${firstSequence + 1}`);
     return sequence;
   }
 

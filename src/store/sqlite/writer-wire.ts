@@ -19,6 +19,11 @@ type RecordExecutionTuple = [
   eventId: string,
   eventTime: number,
   claim: boolean,
+  // With an earlier change of the same write (WriteOp's `first`): its state, JSON and event.
+  firstState?: string,
+  firstJson?: string,
+  firstEventId?: string,
+  firstEventTime?: number,
 ];
 
 export type WireOp = RecordExecutionTuple | Exclude<WriteOp, { op: 'recordExecution' }>;
@@ -27,8 +32,10 @@ export type WireOp = RecordExecutionTuple | Exclude<WriteOp, { op: 'recordExecut
 export function encodeWriteOps(ops: readonly WriteOp[]): WireOp[] {
   return ops.map((op) => {
     if (op.op !== 'recordExecution') return op;
-    const { row, event } = op;
-    return [row.id, row.taskName, row.scheduledTime, row.trigger, row.state, row.json, event.id, event.time, op.claim];
+    const { row, event, first } = op;
+    return first === undefined
+      ? [row.id, row.taskName, row.scheduledTime, row.trigger, row.state, row.json, event.id, event.time, op.claim]
+      : [row.id, row.taskName, row.scheduledTime, row.trigger, row.state, row.json, event.id, event.time, op.claim, first.state, first.json, first.event.id, first.event.time];
   });
 }
 
@@ -36,8 +43,10 @@ export function encodeWriteOps(ops: readonly WriteOp[]): WireOp[] {
 export function decodeWriteOps(wire: readonly WireOp[]): WriteOp[] {
   return wire.map((w): WriteOp => {
     if (!Array.isArray(w)) return w;
-    const [id, taskName, scheduledTime, trigger, state, json, eventId, eventTime, claim] = w;
-    return { op: 'recordExecution', row: { id, taskName, scheduledTime, trigger, state, json }, event: { id: eventId, time: eventTime }, claim };
+    const [id, taskName, scheduledTime, trigger, state, json, eventId, eventTime, claim, firstState, firstJson, firstEventId, firstEventTime] = w;
+    const op: WriteOp = { op: 'recordExecution', row: { id, taskName, scheduledTime, trigger, state, json }, event: { id: eventId, time: eventTime }, claim };
+    if (firstState !== undefined) op.first = { state: firstState, json: firstJson!, event: { id: firstEventId!, time: firstEventTime! } };
+    return op;
   });
 }
 

@@ -1,0 +1,201 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import type { startService as StartService } from '../src/main.js';
+import type { loadConfig as LoadConfig } from '../src/config/config.js';
+import type { FakeClock as FakeClockClass } from '../src/engine/fake-clock.js';
+import type { createSchedulerClient as CreateClient } from '../src/client/scheduler-client.js';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { Args, isMain } from './lib/args.js';
+import { SERVICE_NODE_FLAGS } from '../src/cli/service-node-flags.js';
+import { BENCH_DIST, freePort, REPO_ROOT, report, spawnNode } from './lib/children.js';
+import { runLoad } from './lib/load.js';
+import { hotFunctions, newestProfile } from './lib/profile.js';
+import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
+import { fmt, summarize } from './lib/stats.js';
+import { publishTask } from './lib/task-specs.js';
+
+/**
+ * The event loop's work per fire, without the noise of real time: the whole service in this
+ * process (`startService` with a FakeClock: SQLite on its writer thread, real NATS for actions
+ * and events), N per-second nats_publish tasks, the clock driven a tenth of a second at a time
+ * and each step waited out (every claim, start, action flush and final write settled). The
+ * figure is the main thread's busy time (event-loop utilisation) per fire over S simulated
+ * seconds, outbox drain included; the writer thread's from its own counter.
+ *
+ * Each round is a process of its own (with the service's Node flags), JIT warm-up included, so
+ * rounds compare fairly. With --compare <dist dir of another build> both builds run, in
+ * alternating rounds: what a change saves shows within one run, on the same machine state.
+ * Lateness is not measured here (fire-precision does that under real time).
+ */
+
+interface Build {
+  label: string;
+  dist: string;
+}
+
+interface Round {
+  build: string;
+  fires: number;
+  mainUsPerFire: number;
+  writerUsPerFire: number | undefined;
+  /** The driven seconds on the monotonic clock (µs), for a profile of them only. */
+  window: { fromMonotonicUs: number; toMonotonicUs: number };
+}
+
+const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
+const STEP_MS = 100;
+
+async function importFrom<T>(dist: string, path: string): Promise<T> {
+  return (await import(pathToFileURL(join(dist, path)).href)) as T;
+}
+
+async function scrapeWriterBusy(httpPort: number): Promise<number | undefined> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const m = /^cronplane_store_writer_busy_seconds_total ([0-9.e+-]+)/m.exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
+
+async function outboxSize(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return Number(/^cronplane_outbox_events ([0-9.e+-]+)/m.exec(text)?.[1] ?? NaN);
+}
+
+/** One round: a fresh service of `build` with `tasks` tasks, driven for `seconds` simulated seconds. */
+async function runRound(build: Build, tasks: number, seconds: number): Promise<Round> {
+  const { startService } = await importFrom<{ startService: typeof StartService }>(build.dist, 'src/main.js');
+  const { loadConfig } = await importFrom<{ loadConfig: typeof LoadConfig }>(build.dist, 'src/config/config.js');
+  const { FakeClock } = await importFrom<{ FakeClock: typeof FakeClockClass }>(build.dist, 'src/engine/fake-clock.js');
+  const { createSchedulerClient } = await importFrom<{ createSchedulerClient: typeof CreateClient }>(build.dist, 'src/client/scheduler-client.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cronplane-fire-path-'));
+  const clock = new FakeClock(T0);
+  const config = loadConfig([], {
+    CRONPLANE_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
+    CRONPLANE_HTTP_ADDR: `127.0.0.1:${await freePort()}`,
+    CRONPLANE_STORE: `sqlite:${join(dir, 'cronplane.db')}`,
+    CRONPLANE_NATS_URL: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+    CRONPLANE_SUBJECT_PREFIX: `cpbench${process.pid}`,
+    CRONPLANE_NODE_NAME: 'bench',
+    CRONPLANE_SHUTDOWN_GRACE: '1s',
+  });
+  const service = await startService(config, { clock, log: pino({ level: 'warn' }) });
+  const client = createSchedulerClient(`127.0.0.1:${service.grpcPort}`);
+  try {
+    const subject = `cpbench.firepath.${process.pid}`;
+    const start = T0 + 2_000;
+    const created = await runLoad(
+      (i) => client.createTask({ task: { ...publishTask(`fp-${i}`, '* * * * * *', subject), startTime: timestampFromMs(start) } }),
+      { concurrency: 64, maxOps: tasks, maxMs: 600_000 },
+    );
+    if (created.ops !== tasks || created.errors > 0) throw new Error(`created ${created.ops} of ${tasks} tasks: ${created.firstError}`);
+    await clock.advanceTo(start - 1_000);
+    await service.engine.idle();
+    global.gc?.();
+    const writerBefore = await scrapeWriterBusy(service.httpPort);
+    const fromMonotonicUs = Number(process.hrtime.bigint() / 1000n);
+    const elu = performance.eventLoopUtilization();
+    // Every occurrence from `start` up to and including the last second: `seconds` fires per task.
+    for (let at = start - 1_000 + STEP_MS; at <= start + (seconds - 1) * 1_000; at += STEP_MS) {
+      await clock.advanceTo(at);
+      await service.engine.idle();
+    }
+    // The events of the last fires still leave through the outbox: that is fire work too.
+    while ((await outboxSize(service.httpPort)) > 0) await new Promise((r) => setTimeout(r, 20));
+    const busy = performance.eventLoopUtilization(elu);
+    const toMonotonicUs = Number(process.hrtime.bigint() / 1000n);
+    const writerAfter = await scrapeWriterBusy(service.httpPort);
+    const fires = tasks * seconds;
+    return {
+      build: build.label,
+      fires,
+      mainUsPerFire: (busy.active * 1_000) / fires,
+      writerUsPerFire: writerBefore === undefined || writerAfter === undefined ? undefined : ((writerAfter - writerBefore) * 1e6) / fires,
+      window: { fromMonotonicUs, toMonotonicUs },
+    };
+  } finally {
+    client.close();
+    await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One round in a child process of its own (`--child`). */
+async function roundInChild(build: Build, tasks: number, seconds: number, profileDir: string | undefined, nodeArgs: string[]): Promise<Round> {
+  const child = spawnNode(join(BENCH_DIST, 'fire-path.js'), ['--child', '--dist', build.dist, '--label', build.label, '--tasks', String(tasks), '--seconds', String(seconds)], {
+    nodeArgs: [...SERVICE_NODE_FLAGS, ...nodeArgs, '--expose-gc', ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])],
+    name: `fire-path ${build.label}`,
+  });
+  let round: Round;
+  try {
+    round = await child.waitForJson<Round>((v) => v['done'] === true, 600_000, 'fire-path round');
+  } finally {
+    // A profile is written at a normal exit only.
+    await child.stop(profileDir === undefined ? 'SIGKILL' : 'SIGTERM', 15_000);
+  }
+  const profile = profileDir === undefined ? undefined : newestProfile(profileDir);
+  if (profile !== undefined) {
+    const hot = hotFunctions(profile, 25, round.window);
+    log(`fire-path: ${build.label}: profile of the driven seconds ${profile} (idle ${fmt(hot.idlePercent)}%, GC ${fmt(hot.gcPercent)}%)`);
+    process.stdout.write(`${formatTable(['function', 'location', 'self %', 'total %'], hot.functions.map((f) => [f.function, f.location, fmt(f.selfPercent), fmt(f.totalPercent)]))}\n`);
+  }
+  return round;
+}
+
+export async function runFirePath(
+  builds: Build[],
+  options: { tasks: number; seconds: number; rounds: number; cpuProf?: boolean; /** After the service's own flags (a GC setting to try, say). */ nodeArgs?: string[] },
+): Promise<Round[]> {
+  const rounds: Round[] = [];
+  for (let r = 0; r < options.rounds; r++) {
+    // Alternate which build goes first, so neither always runs right after the other.
+    const order = r % 2 === 0 ? builds : [...builds].reverse();
+    for (const build of order) {
+      const profileDir = options.cpuProf === true ? mkdtempSync(join(RESULTS_DIR, 'profiles', 'fire-path-')) : undefined;
+      const round = await roundInChild(build, options.tasks, options.seconds, profileDir, options.nodeArgs ?? []);
+      log(`fire-path: ${build.label} round ${r + 1}: ${fmt(round.mainUsPerFire)} us per fire on the event loop, ${fmt(round.writerUsPerFire)} on the writer thread`);
+      rounds.push(round);
+    }
+  }
+  return rounds;
+}
+
+function table(builds: Build[], rounds: Round[]): string {
+  return formatTable(
+    ['build', 'rounds', 'event loop us/fire (each round)', 'median', 'writer us/fire median'],
+    builds.map((b) => {
+      const mine = rounds.filter((r) => r.build === b.label);
+      const main = mine.map((r) => r.mainUsPerFire);
+      const writer = mine.map((r) => r.writerUsPerFire ?? NaN);
+      return [b.label, String(mine.length), main.map((v) => fmt(v)).join(' / '), fmt(summarize(main).p50), fmt(summarize(writer).p50)];
+    }),
+  );
+}
+
+async function main(): Promise<void> {
+  const args = new Args();
+  if (args.flag('child')) {
+    const round = await runRound({ label: args.string('label', ''), dist: args.string('dist', '') }, args.number('tasks', 2_000), args.number('seconds', 10));
+    report({ done: true, ...round });
+    // Stay until the parent stops this process (a SIGTERM lets --cpu-prof write its profile).
+    process.once('SIGTERM', () => process.exit(0));
+    setInterval(() => undefined, 60_000);
+    return new Promise(() => undefined);
+  }
+  const options = { tasks: args.number('tasks', 2_000), seconds: args.number('seconds', 10), rounds: args.number('rounds', 3), cpuProf: args.flag('cpu-prof'), nodeArgs: args.list('node-args', []) };
+  const builds: Build[] = [{ label: 'this build', dist: resolve(REPO_ROOT, 'dist') }];
+  const other = args.string('compare', '');
+  if (other !== '') builds.push({ label: `compare (${other})`, dist: resolve(other) });
+  const rounds = await runFirePath(builds, options);
+  const path = writeResult(args.string('out', 'fire-path'), { options, builds, rounds });
+  process.stdout.write(`\nEvent loop per fire (${options.tasks} per-second tasks, ${options.seconds} simulated s, FakeClock)\n${table(builds, rounds)}\n\nwrote ${path}\n`);
+}
+
+if (isMain(import.meta.url)) {
+  main().then(() => process.exit(0), (err) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

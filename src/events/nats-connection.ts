@@ -3,6 +3,9 @@ import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOp
 import type { Logger } from 'pino';
 import { redactUrl } from '../config/redact-url.js';
 
+/** nats.js writes its queued publishes to the socket inline once this much has queued (default 32 KiB). */
+const PENDING_LIMIT_BYTES = 1024 * 1024;
+
 export interface NatsSettings {
   servers: string[];
   name: string;
@@ -78,6 +81,11 @@ export class NatsConnectionManager {
       pingInterval: 10_000,
       maxPingOut: 3,
     };
+    // Publishes queue in one buffer until the end of the microtask, except that nats.js writes
+    // inline whenever 32 KiB have queued: a 500-event outbox batch (about 1.2 KiB an event) was
+    // twenty socket writes. One write per 1 MiB cuts the syscalls (and loopback TCP's per-write
+    // work, paid by the writer) without holding more than that. Not in the typed options.
+    Object.assign(opts, { pendingLimit: PENDING_LIMIT_BYTES });
     if (s.user !== undefined) { opts.user = s.user; opts.pass = s.password; }
     if (s.token !== undefined) opts.token = s.token;
     if (s.credsFile !== undefined) opts.authenticator = credsAuthenticator(readFileSync(s.credsFile));

@@ -624,10 +624,26 @@ describe('JetStreamStore: NATS failures', () => {
         );
         assert.equal(results.filter((r) => r !== undefined).length, 1, `occurrence ${i}`);
       }
-      await b.replaceTask(makeTask('clustered', { etag: 'e2' }), 'etag-1');
+      // While the cluster elects new leaders a write may answer UNAVAILABLE, which a client
+      // retries: it must go through within the outage, not at once.
+      await eventually('b\'s update accepted', async () => {
+        try {
+          await b.replaceTask(makeTask('clustered', { etag: 'e2' }), 'etag-1');
+          return true;
+        } catch (err) {
+          if (err instanceof UnavailableError) return undefined;
+          // An earlier try that seemed to fail had landed.
+          if (err instanceof EtagMismatchError && (await b.getTask('clustered'))?.etag === 'e2') return true;
+          throw err;
+        }
+      }, 15_000);
       // a follower whose consumer lived on the dead node is restarted by its watchdog (~3 s)
       await eventually('a sees b\'s update', async () => ((await a.getTask('clustered'))?.etag === 'e2' ? true : undefined), 15_000);
-      await eventually('b has every event', async () => ((await b.eventsAfter(0, 100)).length === 11 ? true : undefined), 15_000);
+      let seen: number[] = [];
+      await eventually('b has every event', async () => {
+        seen = (await b.eventsAfter(0, 100)).map((e) => e.sequence);
+        return seen.length === 11 ? true : undefined;
+      }, 15_000).catch((err: Error) => { throw new Error(`${err.message}: b has sequences ${JSON.stringify(seen)}`); });
       assert.equal(await b.lastOccurrence('clustered'), T0 + 10_000);
     } finally {
       for (const store of local) await store.close();

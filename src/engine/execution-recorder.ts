@@ -32,28 +32,30 @@ export class ExecutionRecorder {
    * The start of an attempt whose action was started just now, held back for two turns of the
    * event loop (the NATS flush that confirms a publish is answered in between): the runner takes
    * it and records it with the end if the action has ended by then (recordFinal's `start`);
-   * otherwise it is submitted on its own, together with every other start held in that turn.
-   * The snapshot is of the execution as it is now. Turns, not the clock: an action that never
-   * ends (under a fake clock too) still has its RUNNING stored at once.
+   * otherwise it is submitted on its own, together with every other start held in the same
+   * turn. The snapshot is of the execution as it is now. Turns, not the clock: an action that
+   * never ends (under a fake clock too) still has its RUNNING stored at once. A store that
+   * cannot write two changes at once gets it after one turn, as before holding existed.
    */
   holdStart(execution: Execution): HeldStart {
     const now = this.clock.now();
     const held = new HeldStart({ execution: cloneExecution(execution), eventId: uuidv7(now), time: now }, (c) =>
       this.recordSnapshot(c.execution, c.eventId, c.time, false));
-    if (this.held.length === 0) setImmediate(() => setImmediate(() => this.releaseHeld()));
+    if (this.held.length === 0) {
+      setImmediate(() => {
+        // Starts held from here on are a new batch, with turns of their own.
+        const batch = this.held;
+        this.held = [];
+        if (this.store.recordTwoChanges === undefined) releaseAll(batch);
+        else setImmediate(() => releaseAll(batch));
+      });
+    }
     this.held.push(held);
     return held;
   }
 
-  /** holdStart's queue: one pair of immediates for all of a turn's, not one each. */
+  /** Starts held in the current turn: one pair of immediates for all of them, not one each. */
   private held: HeldStart[] = [];
-
-  private releaseHeld(): void {
-    const held = this.held;
-    this.held = [];
-    // A failure reaches the runner, which awaits release() before its next write of that execution.
-    for (const h of held) h.release().catch(() => undefined);
-  }
 
   private async recordSnapshot(snapshot: Execution, eventId: string, time: number, claim: boolean): Promise<ExecutionEvent | undefined> {
     const event = await this.store.recordExecution(snapshot, { id: eventId, time }, claim ? { claim: true } : undefined);
@@ -97,11 +99,14 @@ export class ExecutionRecorder {
     let start = options.start;
     for (let delay = FINAL_WRITE_FIRST_DELAY_MS; ; delay = Math.min(delay * 2, FINAL_WRITE_MAX_DELAY_MS)) {
       try {
-        if (start === undefined) return await this.record(execution, { claim: options.claim, eventId });
-        if (this.store.recordTwoChanges !== undefined) return await this.recordAfter(start, execution, eventId);
-        // A store without two-change writes: the start first (once), then the end.
-        if ((await this.recordSnapshot(start.execution, start.eventId, start.time, false)) === undefined) return undefined;
-        start = undefined;
+        if (start !== undefined && this.store.recordTwoChanges === undefined) {
+          // A store without two-change writes: the start first (once), then the end.
+          if ((await this.recordSnapshot(start.execution, start.eventId, start.time, false)) === undefined) return undefined;
+          start = undefined;
+        }
+        return start === undefined
+          ? await this.record(execution, { claim: options.claim, eventId })
+          : await this.recordAfter(start, execution, eventId);
       } catch (err) {
         if (!options.keepTrying()) throw err;
         options.onRetry?.(err, delay);
@@ -109,4 +114,9 @@ export class ExecutionRecorder {
       }
     }
   }
+}
+
+/** Submit every start of a batch still held; a failure reaches its runner, which awaits release() before its next write. */
+function releaseAll(batch: HeldStart[]): void {
+  for (const h of batch) h.release().catch(() => undefined);
 }

@@ -37,7 +37,8 @@ export class ExecutionHandle {
   claimedAttempt: Attempt | undefined;
   /**
    * The execution was claimed ahead (stored PENDING): its claimed attempt starts its action
-   * first and is recorded RUNNING meanwhile, so no store write delays the action.
+   * first and its RUNNING is held meanwhile (stored with the final state if the action ends
+   * within two turns, else on its own), so no store write delays the action.
    */
   recordWhileStarting = false;
   /**

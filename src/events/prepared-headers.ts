@@ -55,6 +55,8 @@ function plainValue(value: string): boolean {
  * builds them the ordinary way, with the same outcome (or error) as before.
  */
 export function preparedHeaders(entries: ReadonlyArray<readonly [string, string]>): MsgHdrs | undefined {
+  // No header at all encodes as nothing in nats.js, not as an empty header block.
+  if (entries.length === 0) return undefined;
   const byName = new Map<string, string>();
   for (const [name, value] of entries) {
     if (!plainName(name) || !plainValue(value)) return undefined;

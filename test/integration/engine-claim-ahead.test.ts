@@ -159,3 +159,34 @@ describe('store outages around an execution', () => {
     assert.equal(h.actions.calls.length, 1, 'the second attempt never ran its action');
   });
 });
+
+describe('the start of a claimed occurrence, held while its action runs', () => {
+  test('an action that ends at once: RUNNING and SUCCEEDED in one write; refused by the store, both are retried together', async () => {
+    const h = await harness();
+    await h.create('quick', '* * * * * *');
+    let refusals = 0;
+    h.failWrite = (e) => (e.state === 'SUCCEEDED' && e.scheduledTime === T0 + 1000 && refusals++ < 2 ? new Error('store unavailable (injected)') : undefined);
+    await h.advance(1_000); // 1.0: starts, ends at once; the write with both is refused
+    assert.deepEqual(storyAt(h, 'quick', 1), ['PENDING'], 'RUNNING was not written on its own');
+    await h.advance(100); // retried after 100 ms: refused again
+    await h.advance(200); // stored
+    await h.engine.idle();
+    assert.equal(refusals, 3, 'two refused, the third stored');
+    assert.deepEqual(storyAt(h, 'quick', 1), ['PENDING', 'RUNNING', 'SUCCEEDED'], 'each state once, in order');
+    const [running, succeeded] = h.events.filter((e) => e.execution.scheduledTime === T0 + 1000).slice(1);
+    assert.equal(succeeded!.sequence, running!.sequence + 1, 'one write: consecutive sequences');
+    assert.equal(running!.time, T0 + 1000, 'RUNNING keeps the time the action started');
+  });
+
+  test('an action still running after the hold: RUNNING is stored while it runs, the final state later', async () => {
+    const h = await harness();
+    h.actions.queue({ takeMs: 300 });
+    await h.create('slow', '* * * * * *');
+    await h.advance(1_000); // 1.0: the action starts and takes 300 ms
+    assert.equal(h.actions.calls.length, 1);
+    assert.deepEqual(storyAt(h, 'slow', 1), ['PENDING', 'RUNNING'], 'stored while the action runs');
+    await h.advance(300);
+    await h.engine.idle();
+    assert.deepEqual(storyAt(h, 'slow', 1), ['PENDING', 'RUNNING', 'SUCCEEDED']);
+  });
+});

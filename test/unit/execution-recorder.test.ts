@@ -168,6 +168,14 @@ test('a store without two-change writes gets the start, then the end, as two wri
     assert.equal(final!.execution.state, 'SUCCEEDED');
     assert.deepEqual(heard.map((e) => [e.sequence, e.execution.state]), [[1, 'PENDING'], [2, 'RUNNING'], [3, 'SUCCEEDED']]);
     assert.equal(heard[1]!.id, taken.eventId);
+    // Nothing to gain by holding for such a store: a start not taken goes out after one turn.
+    const other = execution('exec-2', 'b');
+    await recorder.record(other, { claim: true });
+    start(other, 5_000);
+    recorder.holdStart(other);
+    await turn();
+    await turn(); // the write's own turn
+    assert.deepEqual(heard.slice(4).map((e) => [e.execution.id, e.execution.state]), [['exec-2', 'RUNNING']]);
   } finally {
     await store.close();
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { headers, type MsgHdrs, type MsgHdrsImpl } from '@nats-io/transport-node';
 import { natsHeaders } from '../../src/actions/nats-headers.js';
+import { preparedHeaders } from '../../src/events/prepared-headers.js';
 
 /** What a publish sends: MsgHdrs as the client encodes it. */
 const wire = (h: MsgHdrs) => new TextDecoder().decode((h as MsgHdrsImpl).encode());
@@ -50,4 +51,11 @@ test('a change to prepared action headers is not lost', () => {
   const expected = ordinary({ 'X-Team': 'billing' }, run);
   expected.set('X-Team', 'payments');
   assert.equal(wire(prepared), wire(expected));
+});
+
+test('plain headers are prepared; what nats.js would change or refuse, and no header at all, are left to it', () => {
+  assert.ok(preparedHeaders(Object.entries(run)) !== undefined, 'the run headers take the prepared path');
+  for (const entries of [[['X-Padded', ' v ']], [['X-Bad', 'a\nb']], [['Bad:Name', 'v']], [['', 'v']], []] as Array<Array<[string, string]>>) {
+    assert.equal(preparedHeaders(entries), undefined, JSON.stringify(entries));
+  }
 });

@@ -276,11 +276,19 @@ export class SqliteWrites {
    */
   private recordTwoChanges(first: EarlierChange, row: ExecutionRow, event: { id: string; time: number }): WriteValue {
     if (isFinalState(first.state as ExecutionState)) throw new Error(`the earlier of two changes must not be final (${first.state})`);
-    const firstSequence = this.recordExecution({ ...row, state: first.state, json: first.json }, first.event, false);
-    if (firstSequence === undefined) return undefined;
-    const sequence = this.recordExecution(row, event, false);
-    if (sequence !== firstSequence + 1) throw new Error(`the second of two changes got sequence ${sequence}, not ${firstSequence + 1}`);
-    return sequence;
+    // A failure of the second leaves the first's counts behind: a savepoint undoes its rows
+    // (WriteBatch), this undoes its counts.
+    const before = this.counters();
+    try {
+      const firstSequence = this.recordExecution({ ...row, state: first.state, json: first.json }, first.event, false);
+      if (firstSequence === undefined) return undefined;
+      const sequence = this.recordExecution(row, event, false);
+      if (sequence !== firstSequence + 1) throw new Error(`the second of two changes got sequence ${sequence}, not ${firstSequence + 1}`);
+      return sequence;
+    } catch (err) {
+      this.restore(before);
+      throw err;
+    }
   }
 
   /**

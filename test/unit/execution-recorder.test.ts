@@ -29,11 +29,34 @@ function succeed(exec: Execution, at: number): void {
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const keepTrying = { keepTrying: () => true };
 
-test('a held start is a snapshot: the execution changed afterwards changes no event', async () => {
+/** A recorder on a fresh in-memory store (`store` overrides what the recorder sees), and every event it emitted. */
+async function withRecorder(
+  run: (ctx: { store: SqliteStore; heard: ExecutionEvent[]; recorder: ExecutionRecorder }) => Promise<void>,
+  seen?: (store: SqliteStore) => Store,
+): Promise<void> {
   const store = SqliteStore.open(':memory:');
   const heard: ExecutionEvent[] = [];
-  const recorder = new ExecutionRecorder(store, new FakeClock(5_000), (e) => heard.push(e));
+  const recorder = new ExecutionRecorder(seen?.(store) ?? store, new FakeClock(5_000), (e) => heard.push(e));
   try {
+    await run({ store, heard, recorder });
+  } finally {
+    await store.close();
+  }
+}
+
+/** The store with one member replaced (undefined: as if it had none); everything else passes through. */
+function overriding(store: SqliteStore, member: keyof Store, value: unknown): Store {
+  return new Proxy(store, {
+    get: (target, prop) => {
+      if (prop === member) return value;
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as Store;
+}
+
+test('a held start is a snapshot: the execution changed afterwards changes no event', () =>
+  withRecorder(async ({ store, heard, recorder }) => {
     const exec = execution();
     const claimed = await recorder.record(exec, { claim: true });
     start(exec, 5_000);
@@ -46,15 +69,10 @@ test('a held start is a snapshot: the execution changed afterwards changes no ev
     assert.equal(running!.execution.attempts[0]!.state, 'RUNNING');
     assert.deepEqual(heard.map((e) => e.execution.state), ['PENDING', 'RUNNING']);
     assert.deepEqual((await store.pendingOutbox(10)).map((e) => e.execution.state), ['PENDING', 'RUNNING']);
-  } finally {
-    await store.close();
-  }
-});
+  }));
 
-test('held starts are held for two turns of the event loop, then submitted together, in order, each settling with its own event', async () => {
-  const store = SqliteStore.open(':memory:');
-  const recorder = new ExecutionRecorder(store, new FakeClock(5_000), () => undefined);
-  try {
+test('held starts are held for two turns of the event loop, then submitted together, in order, each settling with its own event', () =>
+  withRecorder(async ({ store, recorder }) => {
     const execs = [1, 2, 3].map((i) => execution(`exec-${i}`, `t${i}`));
     for (const e of execs) start(e, 5_000);
     const held = execs.map((e) => recorder.holdStart(e));
@@ -72,40 +90,26 @@ test('held starts are held for two turns of the event loop, then submitted toget
     const [refused, accepted] = [recorder.holdStart(execs[0]!), recorder.holdStart(execution('exec-4', 't4'))];
     assert.equal(await refused.release(), undefined);
     assert.equal((await accepted.release())!.execution.id, 'exec-4');
-  } finally {
-    await store.close();
-  }
-});
+  }));
 
 test('a start taken before its hold ends is stored with the end in one write: two events, consecutive sequences, heard in order', async () => {
-  const store = SqliteStore.open(':memory:');
-  const heard: ExecutionEvent[] = [];
-  const recorder = new ExecutionRecorder(store, new FakeClock(5_000), (e) => heard.push(e));
   const twoChangeWrites: string[] = [];
-  const counting = new Proxy(store, {
-    get: (target, prop) => {
-      if (prop === 'recordTwoChanges') {
-        return (...args: Parameters<NonNullable<Store['recordTwoChanges']>>) => {
-          twoChangeWrites.push(args[1].execution.state);
-          return target.recordTwoChanges(...args);
-        };
-      }
-      const value = Reflect.get(target, prop) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  const viaProxy = new ExecutionRecorder(counting, new FakeClock(5_000), (e) => heard.push(e));
-  try {
+  const counting = (store: SqliteStore) =>
+    overriding(store, 'recordTwoChanges', (...args: Parameters<NonNullable<Store['recordTwoChanges']>>) => {
+      twoChangeWrites.push(args[1].execution.state);
+      return store.recordTwoChanges(...args);
+    });
+  await withRecorder(async ({ store, heard, recorder }) => {
     const exec = execution();
     await recorder.record(exec, { claim: true });
     start(exec, 5_000);
-    const held = viaProxy.holdStart(exec);
+    const held = recorder.holdStart(exec);
     const taken = held.take();
     assert.ok(taken !== undefined);
     assert.equal(held.take(), undefined, 'taken once');
     assert.equal(await held.release(), undefined, 'a taken start is not submitted on its own');
     succeed(exec, 5_000);
-    const final = await viaProxy.recordFinal(exec, { ...keepTrying, start: taken });
+    const final = await recorder.recordFinal(exec, { ...keepTrying, start: taken });
     assert.deepEqual(twoChangeWrites, ['SUCCEEDED'], 'one write for both');
     assert.equal(final!.execution.state, 'SUCCEEDED');
     assert.deepEqual(heard.map((e) => [e.sequence, e.execution.state]), [[1, 'PENDING'], [2, 'RUNNING'], [3, 'SUCCEEDED']]);
@@ -122,16 +126,11 @@ test('a start taken before its hold ends is stored with the end in one write: tw
     await turn();
     await turn();
     assert.equal(await store.lastSequence(), 3);
-  } finally {
-    await store.close();
-  }
+  }, counting);
 });
 
-test('a start and end refused together: the stored execution ended otherwise, nothing of either is written', async () => {
-  const store = SqliteStore.open(':memory:');
-  const heard: ExecutionEvent[] = [];
-  const recorder = new ExecutionRecorder(store, new FakeClock(5_000), (e) => heard.push(e));
-  try {
+test('a start and end refused together: the stored execution ended otherwise, nothing of either is written', () =>
+  withRecorder(async ({ store, heard, recorder }) => {
     const exec = execution();
     await recorder.record(exec, { claim: true });
     start(exec, 5_000);
@@ -142,23 +141,10 @@ test('a start and end refused together: the stored execution ended otherwise, no
     assert.deepEqual(heard.map((e) => e.execution.state), ['PENDING', 'CANCELLED']);
     assert.equal(await store.lastSequence(), 2);
     assert.equal((await store.getExecution(exec.id))!.state, 'CANCELLED');
-  } finally {
-    await store.close();
-  }
-});
+  }));
 
-test('a store without two-change writes gets the start, then the end, as two writes with the same events', async () => {
-  const store = SqliteStore.open(':memory:');
-  const heard: ExecutionEvent[] = [];
-  const withoutTwoChanges = new Proxy(store, {
-    get: (target, prop) => {
-      if (prop === 'recordTwoChanges') return undefined;
-      const value = Reflect.get(target, prop) as unknown;
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  }) as Store;
-  const recorder = new ExecutionRecorder(withoutTwoChanges, new FakeClock(5_000), (e) => heard.push(e));
-  try {
+test('a store without two-change writes gets the start, then the end, as two writes with the same events', () =>
+  withRecorder(async ({ heard, recorder }) => {
     const exec = execution();
     await recorder.record(exec, { claim: true });
     start(exec, 5_000);
@@ -176,7 +162,4 @@ test('a store without two-change writes gets the start, then the end, as two wri
     await turn();
     await turn(); // the write's own turn
     assert.deepEqual(heard.slice(4).map((e) => [e.execution.id, e.execution.state]), [['exec-2', 'RUNNING']]);
-  } finally {
-    await store.close();
-  }
-});
+  }, (store) => overriding(store, 'recordTwoChanges', undefined)));

@@ -1,4 +1,3 @@
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -12,6 +11,7 @@ import { startNatsServer } from './lib/nats-server.js';
 import { CpuMeter } from './lib/proc.js';
 import { RawSchedulerClient } from './lib/raw-client.js';
 import { formatTable, log, writeResult } from './lib/results.js';
+import { metric } from './lib/service-metrics.js';
 import { CronplaneProcess } from './lib/service-process.js';
 import { fmt, type Summary } from './lib/stats.js';
 import { publishTask } from './lib/task-specs.js';
@@ -61,20 +61,6 @@ export interface SteadyResult {
   cpuPercent: number | undefined;
   otherCpuPercent: number;
   codeStamp: string;
-}
-
-function metric(port: number, name: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = get(`http://127.0.0.1:${port}/metrics`, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => {
-        const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
-        resolve(m === null ? undefined : Number(m[1]));
-      });
-    });
-    req.on('error', () => resolve(undefined));
-    req.setTimeout(5_000, () => req.destroy());
-  });
 }
 
 /** Counts messages on `<prefix>.executions.>` and when they came. */

@@ -13,8 +13,9 @@ import { Args, isMain } from './lib/args.js';
 import { SERVICE_NODE_FLAGS } from '../src/cli/service-node-flags.js';
 import { BENCH_DIST, freePort, REPO_ROOT, report, spawnNode } from './lib/children.js';
 import { runLoad } from './lib/load.js';
-import { hotFunctions, newestProfile } from './lib/profile.js';
+import { hotFunctions, monotonicUs, newestProfile } from './lib/profile.js';
 import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
+import { metric } from './lib/service-metrics.js';
 import { fmt, summarize } from './lib/stats.js';
 import { publishTask } from './lib/task-specs.js';
 
@@ -48,20 +49,10 @@ interface Round {
 
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
 const STEP_MS = 100;
+const WRITER_BUSY = 'cronplane_store_writer_busy_seconds_total';
 
 async function importFrom<T>(dist: string, path: string): Promise<T> {
   return (await import(pathToFileURL(join(dist, path)).href)) as T;
-}
-
-async function scrapeWriterBusy(httpPort: number): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  const m = /^cronplane_store_writer_busy_seconds_total ([0-9.e+-]+)/m.exec(text);
-  return m === null ? undefined : Number(m[1]);
-}
-
-async function outboxSize(httpPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  return Number(/^cronplane_outbox_events ([0-9.e+-]+)/m.exec(text)?.[1] ?? NaN);
 }
 
 /** One round: a fresh service of `build` with `tasks` tasks, driven for `seconds` simulated seconds. */
@@ -94,8 +85,8 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
     await clock.advanceTo(start - 1_000);
     await service.engine.idle();
     global.gc?.();
-    const writerBefore = await scrapeWriterBusy(service.httpPort);
-    const fromMonotonicUs = Number(process.hrtime.bigint() / 1000n);
+    const writerBefore = await metric(service.httpPort, WRITER_BUSY);
+    const fromMonotonicUs = monotonicUs();
     const elu = performance.eventLoopUtilization();
     // Every occurrence from `start` up to and including the last second: `seconds` fires per task.
     for (let at = start - 1_000 + STEP_MS; at <= start + (seconds - 1) * 1_000; at += STEP_MS) {
@@ -103,10 +94,10 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
       await service.engine.idle();
     }
     // The events of the last fires still leave through the outbox: that is fire work too.
-    while ((await outboxSize(service.httpPort)) > 0) await new Promise((r) => setTimeout(r, 20));
+    while (((await metric(service.httpPort, 'cronplane_outbox_events')) ?? 0) > 0) await new Promise((r) => setTimeout(r, 20));
     const busy = performance.eventLoopUtilization(elu);
-    const toMonotonicUs = Number(process.hrtime.bigint() / 1000n);
-    const writerAfter = await scrapeWriterBusy(service.httpPort);
+    const toMonotonicUs = monotonicUs();
+    const writerAfter = await metric(service.httpPort, WRITER_BUSY);
     const fires = tasks * seconds;
     return {
       build: build.label,

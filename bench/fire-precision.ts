@@ -6,7 +6,7 @@ import { Args, isMain } from './lib/args.js';
 import { BENCH_DIST, sleep, spawnNode, type Child } from './lib/children.js';
 import { runLoad } from './lib/load.js';
 import { connectNats, nowMs } from './lib/nats.js';
-import { hotFunctions, newestProfile } from './lib/profile.js';
+import { hotFunctions, monotonicUs, newestProfile } from './lib/profile.js';
 import { NoiseMeter, waitForQuiet } from './lib/machine.js';
 import { CpuMeter, memoryMiB, natsServerPid, redisPid } from './lib/proc.js';
 import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
@@ -421,11 +421,6 @@ export async function runFirePrecision(base: Omit<FireOptions, 'tasks'>, taskCou
     await nc.close();
   }
   return results;
-}
-
-/** The monotonic clock in µs: on Linux the clock of a V8 CPU profile's timestamps. */
-function monotonicUs(): number {
-  return Number(process.hrtime.bigint() / 1000n);
 }
 
 async function main(): Promise<void> {

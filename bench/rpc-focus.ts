@@ -1,15 +1,15 @@
-import { get } from 'node:http';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Args, isMain } from './lib/args.js';
 import { BENCH_DIST, spawnNode } from './lib/children.js';
 import { runLoad } from './lib/load.js';
 import { CpuMeter } from './lib/proc.js';
+import { hotFunctions, inclusiveTimes, monotonicUs } from './lib/profile.js';
 import { RawSchedulerClient } from './lib/raw-client.js';
 import { formatTable, log } from './lib/results.js';
 import { mixedSchedule, scaleTaskName, teamLabel } from './lib/schedules.js';
+import { metric } from './lib/service-metrics.js';
 import { CronplaneProcess } from './lib/service-process.js';
 import { fmt } from './lib/stats.js';
 import { publishTask, type TaskInit } from './lib/task-specs.js';
@@ -95,10 +95,10 @@ async function main(): Promise<void> {
     await runLoad(op('w'), { concurrency, maxOps: 100_000, maxMs: 1_000 });
     const meter = new CpuMeter(service.pid);
     meter.start();
-    window.from = monotonicMicros();
+    window.from = monotonicUs();
     const clientCpu = process.cpuUsage();
     const r = await runLoad(op('m'), { concurrency, maxOps: 10_000_000, maxMs: seconds * 1000 });
-    window.to = monotonicMicros();
+    window.to = monotonicUs();
     const used = process.cpuUsage(clientCpu);
     const clientPercent = ((used.user + used.system) / 1000 / r.elapsedMs) * 100;
     const cpu = meter.stop()?.percent;
@@ -121,26 +121,6 @@ async function main(): Promise<void> {
   }
 }
 
-/** CLOCK_MONOTONIC in µs: the clock V8's --cpu-prof timestamps use on Linux, so the measured window can be cut out of the profile. */
-function monotonicMicros(): number {
-  return Number(process.hrtime.bigint() / 1000n);
-}
-
-function metric(port: number, name: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = get(`http://127.0.0.1:${port}/metrics`, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        const line = body.split('\n').find((l) => l.startsWith(`${name} `));
-        resolve(line === undefined ? undefined : Number(line.split(' ')[1]));
-      });
-    });
-    req.on('error', () => resolve(undefined));
-  });
-}
-
 /** Seeded tasks queue one task event each: let the outbox publisher finish before measuring (a 1M seed is 1M events). */
 async function waitForDrain(port: number): Promise<void> {
   const t0 = performance.now();
@@ -153,54 +133,16 @@ async function waitForDrain(port: number): Promise<void> {
   log(`focus: outbox drained after ${fmt(performance.now() - t0)} ms`);
 }
 
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
 /** Self time by function, inclusive time of functions matching `match`, and time by file, for samples inside `window` only. */
 function summarise(path: string, window: { from: number; to: number }, top: number, match: string): void {
-  const profile = JSON.parse(readFileSync(path, 'utf8')) as { nodes: ProfileNode[]; startTime: number; samples: number[]; timeDeltas: number[] };
-  const byId = new Map<number, ProfileNode>();
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) {
-    byId.set(node.id, node);
-    for (const c of node.children ?? []) parent.set(c, node.id);
-  }
-  const short = (url: string) => (url === '' ? '(native)' : url.startsWith('file://') ? relative(process.cwd(), new URL(url).pathname) : url);
-  const key = (n: ProfileNode) => `${n.callFrame.functionName || '(anonymous)'} ${short(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
-  const re = match === '' ? undefined : new RegExp(match);
-  const self = new Map<string, number>();
-  const inclusive = new Map<string, number>();
-  const files = new Map<string, number>();
-  let sum = 0;
-  let at = profile.startTime;
-  for (let i = 0; i < profile.samples.length; i++) {
-    const dt = profile.timeDeltas[i] ?? 0;
-    at += dt;
-    if (at < window.from || at > window.to) continue;
-    const node = byId.get(profile.samples[i]!);
-    if (node === undefined) continue;
-    sum += dt;
-    self.set(key(node), (self.get(key(node)) ?? 0) + dt);
-    files.set(short(node.callFrame.url), (files.get(short(node.callFrame.url)) ?? 0) + dt);
-    if (re === undefined) continue;
-    const seen = new Set<string>();
-    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
-      const n = byId.get(id)!;
-      if (!re.test(n.callFrame.functionName)) continue;
-      const k = key(n);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      inclusive.set(k, (inclusive.get(k) ?? 0) + dt);
-    }
-  }
-  const pct = (v: number) => fmt((v / sum) * 100);
-  const rows = (m: Map<string, number>, n: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => [k, pct(v)]);
-  process.stdout.write(`\n${path}: ${fmt(sum / 1000)} ms sampled in the measured window\n`);
-  process.stdout.write(`${formatTable(['function (self)', '%'], rows(self, top))}\n\n${formatTable(['file (self)', '%'], rows(files, 15))}\n`);
-  if (re !== undefined) process.stdout.write(`\n${formatTable(['function (inclusive)', '%'], rows(inclusive, 40))}\n`);
+  const inWindow = { fromMonotonicUs: window.from, toMonotonicUs: window.to };
+  const hot = hotFunctions(path, top, inWindow);
+  process.stdout.write(`\n${path}: ${fmt(hot.totalMs)} ms sampled in the measured window\n`);
+  process.stdout.write(`${formatTable(['function (self)', 'location', '%'], hot.functions.map((f) => [f.function, f.location, fmt(f.selfPercent)]))}\n\n`);
+  process.stdout.write(`${formatTable(['file (self)', '%'], hot.byFile.map((f) => [f.file, fmt(f.selfPercent)]))}\n`);
+  if (match === '') return;
+  const rows = inclusiveTimes(path, new RegExp(match), 40, inWindow);
+  process.stdout.write(`\n${formatTable(['function (inclusive)', 'location', '%'], rows.map((f) => [f.function, f.location, fmt(f.totalPercent)]))}\n`);
 }
 
 if (isMain(import.meta.url)) {

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
@@ -9,6 +8,7 @@ import { runLoad, type LoadResult } from './lib/load.js';
 import { memoryMiB } from './lib/proc.js';
 import { formatTable, log, writeResult } from './lib/results.js';
 import { mixedSchedule, scaleTaskName, teamLabel } from './lib/schedules.js';
+import { metric } from './lib/service-metrics.js';
 import { CronplaneProcess } from './lib/service-process.js';
 import { fmt, round, Samples, type Summary } from './lib/stats.js';
 import { publishTask } from './lib/task-specs.js';
@@ -85,23 +85,6 @@ async function heapChild(dbPath: string): Promise<{ heapUsedMiB: number; startup
   } finally {
     await child.stop('SIGKILL', 5_000);
   }
-}
-
-/** A sample of the service's /metrics, undefined when it is not there. */
-function metric(port: number, name: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = get(`http://127.0.0.1:${port}/metrics`, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        const line = body.split('\n').find((l) => l.startsWith(`${name} `));
-        resolve(line === undefined ? undefined : Number(line.slice(name.length + 1)));
-      });
-    });
-    req.on('error', () => resolve(undefined));
-    req.setTimeout(10_000, () => req.destroy());
-  });
 }
 
 /** Waits (up to `maxMs`) for the outbox to empty; the ms it took, undefined if it did not. */

@@ -21,6 +21,11 @@ interface CpuProfile {
  * readings of the monotonic clock (`process.hrtime.bigint() / 1000n`, in µs: on Linux the
  * same clock as a profile's `startTime`): a benchmark's measured window.
  */
+/** CLOCK_MONOTONIC in µs: on Linux the clock of a V8 CPU profile's timestamps. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
 export interface SampleWindow {
   fromS?: number;
   toS?: number;

@@ -1,5 +1,5 @@
 import type { Execution, ExecutionEvent, ExecutionState } from '../domain/execution.js';
-import type { Task } from '../domain/task.js';
+import type { Task, TaskPlan } from '../domain/task.js';
 import type { TaskEvent } from '../domain/task-event.js';
 import type { TaskFilter } from '../domain/task-filter.js';
 
@@ -20,6 +20,12 @@ export interface Store {
   listTasks(query: { afterName: string; limit: number; filter: TaskFilter }): Promise<Task[]>;
   /** Every task, for the engine to load at start. */
   allTasks(): Promise<Task[]>;
+  /**
+   * Every task's plan (what scheduling needs), for the engine to load at start instead of
+   * allTasks: it then reads a task with getTask when it fires. Optional; a store that holds
+   * its tasks in memory anyway gains nothing from it.
+   */
+  allTaskPlans?(): Promise<TaskPlan[]>;
   countTasks(): Promise<number>;
   /**
    * Replace a task if its stored etag equals `expectedEtag`.

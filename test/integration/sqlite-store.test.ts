@@ -15,7 +15,7 @@ import {
 } from '../../src/domain/errors.js';
 import type { Execution, ExecutionState } from '../../src/domain/execution.js';
 import { EMPTY_TASK_FILTER, type TaskFilter } from '../../src/domain/task-filter.js';
-import { emptyTaskSpec, type Task } from '../../src/domain/task.js';
+import { emptyTaskSpec, taskPlanOf, type Task } from '../../src/domain/task.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import { executionToJson, taskToJson } from '../../src/store/sqlite/rows.js';
 import { SqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite/sqlite-store.js';
@@ -201,6 +201,24 @@ describe('SqliteStore: opening', () => {
     }
   });
 
+  test('a file of schema version 5 gets every task\'s plan (what a start reads instead of the JSON)', async () => {
+    const { path, db: old } = fileAtVersion(5);
+    const insertTask = old.prepare('INSERT INTO tasks (name, state, etag, labels, json) VALUES (?, ?, ?, ?, ?)');
+    const tasks = [
+      makeTask('bounded', { etag: 'e1', schedule: { cron: '0 9 * * MON-FRI', timeZone: 'Europe/Berlin' }, startTime: T0, endTime: T0 + 86_400_000, maxRuns: 5, misfirePolicy: 'RUN_ALL', catchupWindowMs: 5_000 }),
+      makeTask('paused', { etag: 'e2', state: 'PAUSED', misfirePolicy: 'SKIP' }),
+    ];
+    for (const t of tasks) insertTask.run(t.name, t.state, t.etag, '{}', taskToJson(t));
+    old.prepare('INSERT INTO task_runs (name, run_count) VALUES (?, ?)').run('bounded', 3);
+    old.close();
+    const store = SqliteStore.open(path);
+    try {
+      assert.deepEqual(await store.allTaskPlans(), [taskPlanOf({ ...tasks[0]!, runCount: 3 }), taskPlanOf(tasks[1]!)]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('rejects nonsensical options', () => {
     assert.throws(() => SqliteStore.open(freshPath(), { historyPerTask: 0 }), RangeError);
     assert.throws(() => SqliteStore.open(freshPath(), { eventRetention: -1 }), RangeError);
@@ -236,6 +254,27 @@ describe('SqliteStore: tasks', () => {
         (await store.allTasks()).map((t) => t.name),
         ['a', 'b'],
       );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('allTaskPlans follows every task write: the plan of each task as allTasks reads it', async () => {
+    const { store } = openFresh();
+    const plansOfAll = async () => (await store.allTasks()).map(taskPlanOf);
+    try {
+      await store.createTask(makeTask('a', { etag: 'e1', startTime: T0, maxRuns: 2 }));
+      await store.createTask(makeTask('b', { etag: 'e1', schedule: { cron: '*/5 * * * * *', timeZone: 'America/New_York' } }));
+      await store.createTask(makeTask('c', { etag: 'e1' }));
+      assert.deepEqual(await store.allTaskPlans(), await plansOfAll());
+      await store.replaceTask(makeTask('a', { etag: 'e2', state: 'PAUSED', endTime: T0 + 1, startTime: undefined, misfirePolicy: 'SKIP', catchupWindowMs: 1, scheduleAnchor: T0 + 5 }), 'e1');
+      await store.addRunCount('b');
+      await store.addRunCount('b');
+      await store.deleteTask('c');
+      await assert.rejects(store.replaceTask(makeTask('b', { etag: 'e3', maxRuns: 9 }), 'stale'), EtagMismatchError);
+      const plans = await store.allTaskPlans();
+      assert.deepEqual(plans, await plansOfAll());
+      assert.deepEqual(plans.map((p) => [p.name, p.state, p.runCount]), [['a', 'PAUSED', 0], ['b', 'ENABLED', 2]]);
     } finally {
       await store.close();
     }

@@ -5,9 +5,10 @@ import type Database from 'better-sqlite3';
  * `PRAGMA user_version = i` to `i + 1`. Never edit a shipped entry; add a new one.
  *
  * Every table keeps the whole domain object as JSON (decoded by rows.ts) and copies into
- * real columns only what queries filter, order or constrain on. One exception: a task's run
+ * real columns only what queries filter, order or constrain on. Two exceptions: a task's run
  * count lives in `task_runs` (migration 4); the `runCount` in its JSON is only what the last
- * task write had, and reads take the count from `task_runs`.
+ * task write had, and reads take the count from `task_runs`. And the fields a start needs of
+ * every task are copied into `task_plans` (migration 6).
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -106,6 +107,29 @@ export const MIGRATIONS: readonly string[] = [
     task_name, scheduled_time, (CASE WHEN trigger = 'MANUAL' THEN id ELSE '' END));
   DROP INDEX executions_claim;
   DROP INDEX executions_task_time;
+  `,
+  `
+  -- What the scheduler needs of each task (a TaskPlan), in a narrow table of its own: a start
+  -- reads these instead of decoding every task's JSON (at a million tasks, a quarter of the
+  -- bytes and no JSON at all). Every task write sets the task's row here, a delete removes it
+  -- (sqlite-writes.ts); the task's JSON stays the whole truth, this is a copy of a few fields.
+  CREATE TABLE task_plans (
+    name       TEXT PRIMARY KEY,
+    cron       TEXT NOT NULL,
+    time_zone  TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    anchor     INTEGER NOT NULL,
+    start_time INTEGER,
+    end_time   INTEGER,
+    max_runs   INTEGER NOT NULL,
+    misfire    TEXT NOT NULL,
+    catchup_ms INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO task_plans (name, cron, time_zone, state, anchor, start_time, end_time, max_runs, misfire, catchup_ms)
+    SELECT name, json_extract(json, '$.schedule.cron'), json_extract(json, '$.schedule.timeZone'), state,
+      json_extract(json, '$.scheduleAnchor'), json_extract(json, '$.startTime'), json_extract(json, '$.endTime'),
+      json_extract(json, '$.maxRuns'), json_extract(json, '$.misfirePolicy'), json_extract(json, '$.catchupWindowMs')
+    FROM tasks;
   `,
 ];
 

@@ -3,7 +3,7 @@ import { UnavailableError } from '../../domain/errors.js';
 import type { Execution, ExecutionEvent, ExecutionState } from '../../domain/execution.js';
 import type { TaskEvent } from '../../domain/task-event.js';
 import type { TaskFilter } from '../../domain/task-filter.js';
-import type { Task } from '../../domain/task.js';
+import type { Task, TaskPlan } from '../../domain/task.js';
 import type { Store } from '../store.js';
 import { CLAIMS_OCCURRENCE_SQL } from './claim-key-sql.js';
 import { listExecutionsSql } from './list-executions-sql.js';
@@ -13,7 +13,7 @@ import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
 import { eventFromRow, executionFromJson, taskFromJson, taskFromRow, type EventRow } from './rows.js';
 import { readCounters, type WriteLimits } from './sqlite-writes.js';
 import { StatementCache } from './statement-cache.js';
-import { EVENT_COLUMNS, TASK_COLUMNS, executionRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
+import { EVENT_COLUMNS, TASK_COLUMNS, TASK_PLAN_COLUMNS, executionRow, taskPlanFromRow, type TaskPlanRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
 import { InThreadWritePath, type WritePath } from './write-path.js';
 import { WriterThread } from './writer-thread.js';
 
@@ -60,6 +60,7 @@ function readStatements(db: Database.Database) {
   return {
     getTask: db.prepare<[string], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE name = ?`),
     allTasks: db.prepare<[], TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks ORDER BY name`),
+    allTaskPlans: db.prepare<[], TaskPlanRow>(`SELECT ${TASK_PLAN_COLUMNS} FROM task_plans ORDER BY name`).raw(),
     getExecution: db.prepare<[string], JsonRow>('SELECT json FROM executions WHERE id = ?'),
     lastOccurrence: db.prepare<[string], { t: number | null }>(`
       SELECT MAX(scheduled_time) AS t FROM executions WHERE task_name = ? AND ${CLAIMS_OCCURRENCE_SQL}`),
@@ -167,6 +168,14 @@ export class SqliteStore implements Store {
     const tasks: Task[] = [];
     for (const row of this.statements.allTasks.iterate()) tasks.push(taskFromRow(row));
     return tasks;
+  }
+
+  /** From task_plans: a few columns per task where allTasks decodes every task's JSON (a quarter of the time at 1M). */
+  async allTaskPlans(): Promise<TaskPlan[]> {
+    this.ensureOpen();
+    const plans: TaskPlan[] = [];
+    for (const row of this.statements.allTaskPlans.iterate()) plans.push(taskPlanFromRow(row));
+    return plans;
   }
 
   /** Kept in memory by the writer (the file's one writer): COUNT(*) walks an index, 10.8 ms at 1M tasks. */

@@ -10,7 +10,7 @@ import { FINAL_STATES_SQL_LIST } from './final-states-sql.js';
 import { HistoryPruner } from './history-pruner.js';
 import { taskFromRow, taskToJson } from './rows.js';
 import { StatementCache } from './statement-cache.js';
-import { TASK_COLUMNS, executionRow, taskParams, type ExecutionRow, type TaskParams, type TaskRow } from './statements.js';
+import { TASK_COLUMNS, executionRow, taskParams, taskPlanParams, type ExecutionRow, type TaskParams, type TaskPlanParams, type TaskRow } from './statements.js';
 
 /**
  * Every write of the SQLite store, as data: what the event loop hands to the writing
@@ -163,6 +163,7 @@ export class SqliteWrites {
 
   private createTask(task: Task): undefined {
     if (this.statements.insertTask.run(taskParams(task)).changes === 0) throw new TaskAlreadyExistsError(task.name);
+    this.statements.setPlan.run(taskPlanParams(task));
     this.setRunCount(task);
     this.queueTaskEvent('created', task, task.updateTime);
     this.counts.taskCount++;
@@ -172,6 +173,7 @@ export class SqliteWrites {
   private replaceTask(task: Task, expectedEtag: string): undefined {
     const before = this.statements.getTask.get(task.name);
     if (this.statements.replaceTask.run({ ...taskParams(task), expected: expectedEtag }).changes > 0) {
+      this.statements.setPlan.run(taskPlanParams(task));
       this.setRunCount(task);
       const change = taskChangeOf(before === undefined ? undefined : taskFromRow(before), task);
       if (change !== undefined) this.queueTaskEvent(change, task, task.updateTime);
@@ -189,6 +191,7 @@ export class SqliteWrites {
         : this.statements.deleteTaskIfEtag.run(name, expectedEtag);
     if (result.changes > 0) {
       this.statements.deleteRunCount.run(name);
+      this.statements.deletePlan.run(name);
       this.queueTaskEvent('deleted', taskFromRow(before!), time);
       this.counts.taskCount--;
       return undefined;
@@ -348,6 +351,13 @@ function writeStatements(db: Database.Database) {
     setRunCount: db.prepare<[string, number]>(`
       INSERT INTO task_runs (name, run_count) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET run_count = excluded.run_count`),
     deleteRunCount: db.prepare<[string]>('DELETE FROM task_runs WHERE name = ?'),
+    setPlan: db.prepare<TaskPlanParams>(`
+      INSERT INTO task_plans (name, cron, time_zone, state, anchor, start_time, end_time, max_runs, misfire, catchup_ms)
+      VALUES (@name, @cron, @timeZone, @state, @anchor, @startTime, @endTime, @maxRuns, @misfire, @catchupMs)
+      ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, time_zone = excluded.time_zone, state = excluded.state,
+        anchor = excluded.anchor, start_time = excluded.start_time, end_time = excluded.end_time,
+        max_runs = excluded.max_runs, misfire = excluded.misfire, catchup_ms = excluded.catchup_ms`),
+    deletePlan: db.prepare<[string]>('DELETE FROM task_plans WHERE name = ?'),
     deleteTaskIfEtag: db.prepare<[string, string]>('DELETE FROM tasks WHERE name = ? AND etag = ?'),
     executionStateById: db.prepare<[string], { state: ExecutionState }>('SELECT state FROM executions WHERE id = ?'),
     occurrenceClaimed: db.prepare<[string, number], { one: number }>(`

@@ -1,6 +1,6 @@
 /** Row shapes and parameters shared by the store's reads (sqlite-store.ts) and writes (sqlite-writes.ts). */
 import type { TaskChange } from '../../domain/task-event.js';
-import type { Task } from '../../domain/task.js';
+import type { MisfirePolicy, Task, TaskPlan, TaskState } from '../../domain/task.js';
 import type { Execution } from '../../domain/execution.js';
 import { executionToJson, taskLabelsToJson, taskToJson } from './rows.js';
 
@@ -30,6 +30,60 @@ export interface TaskParams {
   etag: string;
   labels: string;
   json: string;
+}
+
+/** A task's row in task_plans: what a start reads instead of its JSON (schema.ts, migration 6). */
+export interface TaskPlanParams {
+  name: string;
+  cron: string;
+  timeZone: string;
+  state: string;
+  anchor: number;
+  startTime: number | null;
+  endTime: number | null;
+  maxRuns: number;
+  misfire: string;
+  catchupMs: number;
+}
+
+export function taskPlanParams(task: Task): TaskPlanParams {
+  return {
+    name: task.name,
+    cron: task.schedule.cron,
+    timeZone: task.schedule.timeZone,
+    state: task.state,
+    anchor: task.scheduleAnchor,
+    startTime: task.startTime ?? null,
+    endTime: task.endTime ?? null,
+    maxRuns: task.maxRuns,
+    misfire: task.misfirePolicy,
+    catchupMs: task.catchupWindowMs,
+  };
+}
+
+/** The columns of task_plans in TaskPlanParams' order, and the task's run count last: a raw() row for taskPlanFromRow. */
+export const TASK_PLAN_COLUMNS = `name, cron, time_zone, state, anchor, start_time, end_time, max_runs, misfire, catchup_ms,
+  (SELECT run_count FROM task_runs WHERE task_runs.name = task_plans.name)`;
+
+export type TaskPlanRow = [string, string, string, string, number, number | null, number | null, number, string, number, number | null];
+
+/** One instance of each enum value, not a string per row (a million rows at start). */
+const STATES: Readonly<Record<string, TaskState>> = { ENABLED: 'ENABLED', PAUSED: 'PAUSED' };
+const MISFIRE_POLICIES: Readonly<Record<string, MisfirePolicy>> = { RUN_ONCE: 'RUN_ONCE', SKIP: 'SKIP', RUN_ALL: 'RUN_ALL' };
+
+export function taskPlanFromRow(row: TaskPlanRow): TaskPlan {
+  return {
+    name: row[0],
+    schedule: { cron: row[1], timeZone: row[2] },
+    state: STATES[row[3]] ?? (row[3] as TaskState),
+    scheduleAnchor: row[4],
+    startTime: row[5] ?? undefined,
+    endTime: row[6] ?? undefined,
+    maxRuns: row[7],
+    runCount: row[10] ?? 0,
+    misfirePolicy: MISFIRE_POLICIES[row[8]] ?? (row[8] as MisfirePolicy),
+    catchupWindowMs: row[9],
+  };
 }
 
 /** An execution as its row's columns (and its JSON, which its event stores too). */

@@ -5,7 +5,7 @@ import { FailedPreconditionError, ExecutionNotFoundError } from '../domain/error
 import { MAX_RECORDED_MISSES, planMisfire } from '../domain/misfire.js';
 import { decideOverlap, skipReason } from '../domain/overlap.js';
 import { compileSchedule, type Schedule } from '../domain/schedule.js';
-import { SharedTaskParts, type Task } from '../domain/task.js';
+import { SharedTaskParts, taskPlanOf, type ScheduleSpec, type Task, type TaskPlan } from '../domain/task.js';
 import type { Store } from '../store/store.js';
 import { sleep, type Clock, type TimerHandle } from './clock.js';
 import { ExecutionRecorder, type ExecutionEventListener } from './execution-recorder.js';
@@ -47,10 +47,27 @@ export interface EngineOptions {
 }
 
 interface TaskEntry {
-  task: Task;
+  /** What scheduling reads: the whole task while it is held, else the plan it was loaded from. */
+  plan: TaskPlan;
+  /**
+   * The whole task, which running it needs: held from every write through this engine and
+   * from a fire's read of the store (see wholeTask) until it is let go (see letGo).
+   */
+  task: Task | undefined;
   schedule: Schedule;
   /** Latest occurrence handled (fired, skipped or missed). */
   lastOccurrence: number | undefined;
+}
+
+type HeldEntry = TaskEntry & { task: Task };
+
+function isHeld(entry: TaskEntry): entry is HeldEntry {
+  return entry.task !== undefined;
+}
+
+function hold(entry: TaskEntry, task: Task): void {
+  entry.task = task;
+  entry.plan = task;
 }
 
 interface TaskRuntime {
@@ -62,6 +79,12 @@ const DEFAULT_MISFIRE_THRESHOLD_MS = 5_000;
 const DEFAULT_MAX_TIMER_MS = 30_000;
 const DEFAULT_CLAIM_AHEAD_MS = 500;
 const MAX_CLAIM_AHEAD_MS = 900;
+/**
+ * A task loaded from its plan keeps its whole task after an execution only if it fires again
+ * within this: a task firing every few seconds is not read from the store each time, and a
+ * million hourly tasks do not stay decoded in memory after their first fire.
+ */
+const HOLD_WHOLE_TASK_MS = 5 * 60_000;
 
 /**
  * The scheduler core: one timer over a min-heap of each enabled task's next occurrence.
@@ -121,12 +144,31 @@ export class Engine {
     // so they run at their time instead of being LOST.
     const { lost, kept } = await this.recoverUnfinished(undefined, (e) =>
       e.node === this.options.node && e.state === 'PENDING' && e.attempts.length === 0 && e.trigger === 'SCHEDULE' && e.scheduledTime > now);
-    const tasks = await this.store.allTasks();
+    // Plans where the store has them: a fire reads its whole task (wholeTask), and a start at a
+    // million tasks does not decode a million tasks it may not fire for hours.
+    const plans = await this.store.allTaskPlans?.();
+    const tasks = plans === undefined ? await this.store.allTasks() : undefined;
     const lastByTask = await this.store.lastOccurrences?.();
-    for (const task of tasks) {
+    this.heap.deferOrder(); // ordered once, at the first look (arm below)
+    // Shared schedule specs are compiled once each here, not looked up a million times.
+    const compiled = new Map<ScheduleSpec, Schedule>();
+    const scheduleOf = (spec: ScheduleSpec) => {
+      let schedule = compiled.get(spec);
+      if (schedule === undefined) {
+        schedule = compileSchedule(spec);
+        if (Object.isFrozen(spec)) compiled.set(spec, schedule); // shared; one of its own would be used once
+      }
+      return schedule;
+    };
+    for (const plan of plans ?? []) {
+      const shared = this.parts.adoptPlan(plan);
+      this.load(shared, undefined, scheduleOf(shared.schedule), lastByTask !== undefined ? lastByTask.get(plan.name) : await this.store.lastOccurrence(plan.name));
+    }
+    for (const task of tasks ?? []) {
       // A million tasks are a million copies of a few schedules, label sets and actions. (share,
       // not adopt: a store may hand out objects it keeps, as the JetStream store's cache does.)
-      this.load(this.parts.share(task), lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
+      const shared = this.parts.share(task);
+      this.load(shared, shared, scheduleOf(shared.schedule), lastByTask !== undefined ? lastByTask.get(task.name) : await this.store.lastOccurrence(task.name));
     }
     this.running = true;
     for (const exec of kept) {
@@ -135,7 +177,7 @@ export class Engine {
       else this.track(this.cancelPending(exec, 'cancelled: the task changed while the service was stopped'));
     }
     this.arm();
-    return { tasks: tasks.length, lost };
+    return { tasks: (plans ?? tasks ?? []).length, lost };
   }
 
   /** Stop firing; let running executions finish for `graceMs`, then cancel the rest. */
@@ -159,8 +201,10 @@ export class Engine {
   /** A task was created or changed: (re)compute its next occurrence. */
   upsertTask(task: Task): void {
     const previous = this.tasks.get(task.name);
+    const shared = this.parts.share(task);
     const entry: TaskEntry = {
-      task: this.parts.share(task),
+      plan: shared,
+      task: shared,
       schedule: compileSchedule(task.schedule),
       lastOccurrence: previous?.lastOccurrence,
     };
@@ -183,8 +227,8 @@ export class Engine {
       if (entry !== undefined) this.removeTask(name);
       return;
     }
-    if (entry !== undefined && entry.task.etag === task.etag) {
-      entry.task = task;
+    if (entry !== undefined && entry.task?.etag === task.etag) {
+      hold(entry, task);
       return;
     }
     this.upsertTask(task);
@@ -207,7 +251,7 @@ export class Engine {
 
   /** RunTask: a MANUAL execution now, whatever the state and overlap policy. */
   async runNow(task: Task): Promise<Execution> {
-    const exec = this.newExecution(task, this.clock.now(), 'MANUAL');
+    const exec = this.newExecution(task.name, this.clock.now(), 'MANUAL');
     const attempt = beginAttempt(exec, this.clock.now());
     await this.recorder.record(exec);
     const snapshot = cloneExecution(exec);
@@ -241,7 +285,7 @@ export class Engine {
     if (task.state !== 'ENABLED') return [];
     const entry = this.tasks.get(task.name);
     const schedule = entry?.schedule ?? compileSchedule(task.schedule);
-    const probe: TaskEntry = { task, schedule, lastOccurrence: entry?.lastOccurrence };
+    const probe: TaskEntry = { plan: task, task, schedule, lastOccurrence: entry?.lastOccurrence };
     const now = this.clock.now();
     // Claimed ahead (stored PENDING) come first: they are the next to run.
     const inFlight = this.claiming.get(task.name);
@@ -264,24 +308,56 @@ export class Engine {
 
   // --- scheduling -----------------------------------------------------------------------
 
-  private load(task: Task, lastOccurrence: number | undefined): void {
-    const entry: TaskEntry = { task, schedule: compileSchedule(task.schedule), lastOccurrence };
-    this.tasks.set(task.name, entry);
+  private load(plan: TaskPlan, task: Task | undefined, schedule: Schedule, lastOccurrence: number | undefined): void {
+    const entry: TaskEntry = { plan, task, schedule, lastOccurrence };
+    this.tasks.set(plan.name, entry);
     this.reschedule(entry);
   }
 
   private reschedule(entry: TaskEntry): void {
-    const next = entry.task.state === 'ENABLED'
-      ? this.nextOccurrence(entry, Math.max(entry.task.scheduleAnchor, entry.lastOccurrence ?? -Infinity))
+    const next = entry.plan.state === 'ENABLED'
+      ? this.nextOccurrence(entry, Math.max(entry.plan.scheduleAnchor, entry.lastOccurrence ?? -Infinity))
       : undefined;
-    if (next === undefined) this.heap.delete(entry.task.name);
-    else this.heap.set(entry.task.name, next);
+    if (next === undefined) this.heap.delete(entry.plan.name);
+    else this.heap.set(entry.plan.name, next);
     if (this.running) this.arm();
+  }
+
+  /**
+   * The entry of `name` with its whole task, read from the store when only its plan is held.
+   * Undefined when the task is gone. A task written meanwhile wins over the one read.
+   */
+  private async wholeTask(name: string): Promise<HeldEntry | undefined> {
+    for (;;) {
+      const entry = this.tasks.get(name);
+      if (entry === undefined || isHeld(entry)) return entry;
+      const stored = await this.store.getTask(name);
+      if (this.tasks.get(name) !== entry) continue; // replaced while reading: look again
+      if (isHeld(entry)) return entry; // held meanwhile by a write or another read: at least as new
+      if (stored === undefined) return undefined; // deleted; the engine hears of it next
+      // The run count here is ahead of the store's while a count is being written.
+      hold(entry, this.parts.adopt({ ...stored, runCount: entry.plan.runCount }));
+      return entry as HeldEntry;
+    }
+  }
+
+  /**
+   * After an execution: a task loaded from its plan lets its whole task go again unless it
+   * is busy or fires again soon (HOLD_WHOLE_TASK_MS). Only with a store that has plans.
+   */
+  private letGo(name: string, rt: TaskRuntime): void {
+    const entry = this.tasks.get(name);
+    if (entry === undefined || entry.task === undefined || this.store.allTaskPlans === undefined) return;
+    if (rt.active.size > 0 || rt.buffered !== undefined || this.claiming.has(name) || this.claimed.timesOf(name).length > 0) return;
+    const next = this.heap.timeOf(name);
+    if (next !== undefined && next - this.clock.now() <= HOLD_WHOLE_TASK_MS) return;
+    entry.task = undefined;
+    entry.plan = taskPlanOf(entry.plan);
   }
 
   /** First occurrence strictly after `after` that the task's bounds allow; `pending` fires are already counted ahead. */
   private nextOccurrence(entry: TaskEntry, after: number, pending = 0): number | undefined {
-    const { task, schedule } = entry;
+    const { plan: task, schedule } = entry;
     if (task.maxRuns > 0 && task.runCount + pending >= task.maxRuns) return undefined;
     let from = Math.max(after, task.scheduleAnchor);
     if (task.startTime !== undefined) from = Math.max(from, task.startTime - 1);
@@ -351,7 +427,7 @@ export class Engine {
 
   private handleDue(name: string, at: number, now: number): void {
     const entry = this.tasks.get(name);
-    if (entry === undefined || entry.task.state !== 'ENABLED') return;
+    if (entry === undefined || entry.plan.state !== 'ENABLED') return;
     let next: number | undefined;
     if (now - at <= this.misfireThresholdMs) {
       entry.lastOccurrence = at;
@@ -401,13 +477,13 @@ export class Engine {
     const nextAfterHead = this.nextOccurrence(entry, lastHead);
     if (nextAfterHead !== undefined && nextAfterHead <= now) {
       // Too many to record one by one: keep the head and the catch-up window, summarise the middle.
-      const windowStart = Math.max(lastHead, now - entry.task.catchupWindowMs - 1);
+      const windowStart = Math.max(lastHead, now - entry.plan.catchupWindowMs - 1);
       const firstTail = this.nextOccurrence(entry, windowStart);
       if (firstTail !== undefined && firstTail <= now) tail = this.occurrencesUpTo(entry, firstTail, now);
       if (firstTail === undefined || firstTail > nextAfterHead) gapStart = nextAfterHead;
     }
     const all = [...head, ...tail];
-    const plan = planMisfire(entry.task.misfirePolicy, all, now, entry.task.catchupWindowMs);
+    const plan = planMisfire(entry.plan.misfirePolicy, all, now, entry.plan.catchupWindowMs);
     return { ...plan, gapStart, gapEnd: tail[0] ?? now, last: all[all.length - 1]!, now };
   }
 
@@ -423,8 +499,9 @@ export class Engine {
 
   /** Resolves once the occurrence is recorded and started; returns the started execution's handle. */
   private async fire(name: string, at: number, trigger: Trigger): Promise<ExecutionHandle | undefined> {
-    const entry = this.tasks.get(name);
-    if (entry === undefined || !this.running) return undefined;
+    let entry = this.tasks.get(name);
+    if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
+    if (entry === undefined || !isHeld(entry) || !this.running) return undefined;
     const task = entry.task;
     if (trigger !== 'MANUAL' && task.maxRuns > 0 && task.runCount >= task.maxRuns) {
       this.heap.delete(name);
@@ -433,7 +510,7 @@ export class Engine {
     const rt = this.runtime(name);
     const overlapping = this.overlapping(rt, at);
     const decision = decideOverlap(task.overlapPolicy, overlapping.length, rt.buffered !== undefined);
-    const exec = this.newExecution(task, at, trigger);
+    const exec = this.newExecution(name, at, trigger);
     if (decision === 'skip') {
       exec.state = 'SKIPPED';
       exec.error = skipReason(task.overlapPolicy, overlapping.map((h) => h.execution.id), rt.buffered !== undefined);
@@ -465,14 +542,16 @@ export class Engine {
    */
   private async claimAhead(name: string, at: number): Promise<void> {
     try {
-      const entry = this.tasks.get(name);
+      // The whole task now, so nothing is read from the store at the occurrence's time.
+      let entry = this.tasks.get(name);
+      if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
       if (entry === undefined || !this.running) return;
-      const task = entry.task;
+      const task = entry.plan;
       if (task.maxRuns > 0 && task.runCount >= task.maxRuns) {
         this.heap.delete(name);
         return;
       }
-      const exec = this.newExecution(task, at, 'SCHEDULE');
+      const exec = this.newExecution(name, at, 'SCHEDULE');
       try {
         if ((await this.recorder.record(exec, { claim: true })) === undefined) return; // handled before a restart
       } catch (err) {
@@ -490,7 +569,7 @@ export class Engine {
       }
       const current = this.tasks.get(name);
       const reason = current === undefined ? 'cancelled: the task was deleted'
-        : current.task.state === 'PAUSED' ? 'cancelled: the task was paused'
+        : current.plan.state === 'PAUSED' ? 'cancelled: the task was paused'
         : !this.running && !this.stopping ? 'cancelled: the service is shutting down'
         : !this.stillOccurs(current, at) ? 'cancelled: the task changed before this occurrence'
         : undefined;
@@ -508,8 +587,9 @@ export class Engine {
   /** The time of an occurrence claimed ahead has come: the overlap policy decides, then the action starts. */
   private async startClaimed(exec: Execution): Promise<void> {
     const name = exec.taskName;
-    const entry = this.tasks.get(name);
-    if (entry === undefined) {
+    let entry = this.tasks.get(name);
+    if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
+    if (entry === undefined || !isHeld(entry)) {
       await this.cancelPending(exec, 'cancelled: the task was deleted');
       return;
     }
@@ -568,7 +648,9 @@ export class Engine {
         // follows (max_runs reads it).
         await add(name);
         const entry = this.tasks.get(name);
-        if (entry !== undefined) entry.task = { ...entry.task, runCount: entry.task.runCount + 1 };
+        if (entry === undefined) return;
+        if (isHeld(entry)) hold(entry, { ...entry.task, runCount: entry.task.runCount + 1 });
+        else entry.plan = { ...entry.plan, runCount: entry.plan.runCount + 1 };
       })
     ).catch((err) => this.options.onError?.(err, `run count of ${name}`));
     if (task.maxRuns > 0) await counted;
@@ -586,7 +668,7 @@ export class Engine {
 
   /** Whether `at` is still an occurrence of the task as it is now (claimed ahead before a change). */
   private stillOccurs(entry: TaskEntry, at: number): boolean {
-    const { task, schedule } = entry;
+    const { plan: task, schedule } = entry;
     if (task.state !== 'ENABLED') return false;
     if (task.startTime !== undefined && at < task.startTime) return false;
     if (task.endTime !== undefined && at >= task.endTime) return false;
@@ -598,14 +680,14 @@ export class Engine {
     if (entry === undefined) return;
     const late = (t: number) => `missed: the service was not running or was stalled at that time (found ${Math.round((plan.now - t) / 1000)} s late)`;
     for (const at of plan.missed) {
-      const exec = this.newExecution(entry.task, at, 'SCHEDULE');
+      const exec = this.newExecution(name, at, 'SCHEDULE');
       exec.state = 'MISSED';
       exec.error = late(at);
       exec.endTime = this.clock.now();
       await this.recordFinal(exec, true);
     }
     if (plan.gapStart !== undefined) {
-      const exec = this.newExecution(entry.task, plan.gapStart, 'SCHEDULE');
+      const exec = this.newExecution(name, plan.gapStart, 'SCHEDULE');
       exec.state = 'MISSED';
       exec.error = `missed: this and every occurrence until ${new Date(plan.gapEnd).toISOString()} passed while the service was not running (too many to record one by one)`;
       exec.endTime = this.clock.now();
@@ -645,7 +727,7 @@ export class Engine {
             this.runtimes.delete(task.name);
           }
         })
-        .then((final) => this.afterExecution(task.name, final)),
+        .then((final) => this.afterExecution(task.name, final, rt)),
     );
     return handle;
   }
@@ -655,38 +737,47 @@ export class Engine {
     if (rt.buffered === undefined || rt.active.size > 0 || entry === undefined || !this.running) return;
     const exec = rt.buffered;
     rt.buffered = undefined;
-    this.launch(entry.task, exec);
+    // Held: buffering read the whole task, and it is not let go while one is buffered.
+    if (isHeld(entry)) this.launch(entry.task, exec);
+    else this.track(this.wholeTask(name).then((held) => (held === undefined ? this.cancelPending(exec, 'cancelled: the task was deleted') : this.launch(held.task, exec).done)));
   }
 
-  /** Counts consecutive failures and pauses the task at pause_after_failures. */
-  private async afterExecution(name: string, exec: Execution): Promise<void> {
-    if (exec.state === 'SUCCEEDED') {
-      // With one replica the task held here is the stored one (every write goes through this
-      // process), so a task with no failures to reset needs no store read; replicas must ask.
-      if (this.options.placement === undefined && this.tasks.get(name)?.task.consecutiveFailures === 0) return;
-      await this.updateStatus(name, (t) => (t.consecutiveFailures === 0 ? undefined : { ...t, consecutiveFailures: 0 }));
-      return;
-    }
-    if (!isFailureState(exec.state)) return;
-    let paused = false;
-    await this.updateStatus(name, (t) => {
-      const failures = t.consecutiveFailures + 1;
-      if (t.pauseAfterFailures > 0 && failures >= t.pauseAfterFailures && t.state === 'ENABLED') {
-        paused = true;
-        return {
-          ...t,
-          consecutiveFailures: failures,
-          state: 'PAUSED',
-          pausedReason: `paused after ${failures} consecutive failed executions (last: ${exec.error})`,
-          etag: uuidv7(this.clock.now()),
-          updateTime: this.clock.now(),
-        };
+  /**
+   * Counts consecutive failures and pauses the task at pause_after_failures; then lets go of a
+   * whole task read for this run (letGo).
+   */
+  private async afterExecution(name: string, exec: Execution, rt: TaskRuntime): Promise<void> {
+    try {
+      if (exec.state === 'SUCCEEDED') {
+        // With one replica the task held here is the stored one (every write goes through this
+        // process), so a task with no failures to reset needs no store read; replicas must ask.
+        if (this.options.placement === undefined && this.tasks.get(name)?.task?.consecutiveFailures === 0) return;
+        await this.updateStatus(name, (t) => (t.consecutiveFailures === 0 ? undefined : { ...t, consecutiveFailures: 0 }));
+        return;
       }
-      return { ...t, consecutiveFailures: failures };
-    });
-    if (paused) {
-      const entry = this.tasks.get(name);
-      if (entry !== undefined) this.upsertTask(entry.task);
+      if (!isFailureState(exec.state)) return;
+      let paused = false;
+      await this.updateStatus(name, (t) => {
+        const failures = t.consecutiveFailures + 1;
+        if (t.pauseAfterFailures > 0 && failures >= t.pauseAfterFailures && t.state === 'ENABLED') {
+          paused = true;
+          return {
+            ...t,
+            consecutiveFailures: failures,
+            state: 'PAUSED',
+            pausedReason: `paused after ${failures} consecutive failed executions (last: ${exec.error})`,
+            etag: uuidv7(this.clock.now()),
+            updateTime: this.clock.now(),
+          };
+        }
+        return { ...t, consecutiveFailures: failures };
+      });
+      if (paused) {
+        const entry = this.tasks.get(name);
+        if (entry?.task !== undefined) this.upsertTask(entry.task);
+      }
+    } finally {
+      this.letGo(name, rt);
     }
   }
 
@@ -699,7 +790,7 @@ export class Engine {
       if (next === undefined) return;
       await this.store.replaceTask(next, current.etag);
       const entry = this.tasks.get(name);
-      if (entry !== undefined) entry.task = this.parts.share(next);
+      if (entry !== undefined) hold(entry, this.parts.share(next));
     });
   }
 
@@ -769,10 +860,10 @@ export class Engine {
     });
   }
 
-  private newExecution(task: Task, scheduledTime: number, trigger: Trigger): Execution {
+  private newExecution(taskName: string, scheduledTime: number, trigger: Trigger): Execution {
     return {
       id: uuidv7(this.clock.now()),
-      taskName: task.name,
+      taskName,
       scheduledTime,
       startTime: undefined,
       endTime: undefined,

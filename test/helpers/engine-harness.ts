@@ -45,6 +45,10 @@ export class EngineHarness {
    * it settles (a slow store); then it goes on as usual (failWrite still applies).
    */
   holdWrite: ((execution: Execution) => Promise<void> | undefined) | undefined;
+  /** The engine's getTask reads, by task name, in order (it reads a task loaded from its plan when it fires). */
+  readonly taskReads: string[] = [];
+  /** Delay injection on the engine's getTask: return a promise to hold the answer (read at the call) until it settles. */
+  holdTaskRead: ((name: string) => Promise<void> | undefined) | undefined;
 
   constructor(readonly clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0)), readonly actions = new ScriptedActions(clock), dir?: string) {
     this.dir = dir ?? mkdtempSync(join(tmpdir(), 'cronplane-engine-'));
@@ -77,6 +81,14 @@ export class EngineHarness {
             };
             const holds = [this.holdWrite?.(first.execution), this.holdWrite?.(then.execution)].filter((h) => h !== undefined);
             return holds.length === 0 ? write() : Promise.all(holds).then(write);
+          };
+        }
+        if (prop === 'getTask') {
+          return (name: string) => {
+            this.taskReads.push(name);
+            const hold = this.holdTaskRead?.(name);
+            const read = target.getTask(name);
+            return hold === undefined ? read : hold.then(() => read);
           };
         }
         const value = Reflect.get(target, prop) as unknown;

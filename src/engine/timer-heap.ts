@@ -6,6 +6,8 @@ export class TimerHeap {
   private keys: string[] = [];
   private times: number[] = [];
   private index = new Map<string, number>();
+  /** False between deferOrder() and the next look at the top: sets and deletes do not sift. */
+  private ordered = true;
 
   get size(): number {
     return this.keys.length;
@@ -15,8 +17,23 @@ export class TimerHeap {
     return this.index.has(key);
   }
 
+  /** When `key` is due; undefined when it is not in the heap. */
+  timeOf(key: string): number | undefined {
+    const i = this.index.get(key);
+    return i === undefined ? undefined : this.times[i];
+  }
+
+  /**
+   * Take the coming sets and deletes without ordering the heap; the next peek or popDue orders
+   * it all at once. A start's million inserts then cost one O(n) pass, not a sift each.
+   */
+  deferOrder(): void {
+    this.ordered = false;
+  }
+
   /** The entry due first, without removing it. */
   peek(): { key: string; at: number } | undefined {
+    if (!this.ordered) this.order();
     return this.keys.length === 0 ? undefined : { key: this.keys[0]!, at: this.times[0]! };
   }
 
@@ -27,11 +44,12 @@ export class TimerHeap {
       this.keys.push(key);
       this.times.push(at);
       this.index.set(key, this.keys.length - 1);
-      this.up(this.keys.length - 1);
+      if (this.ordered) this.up(this.keys.length - 1);
       return;
     }
     const old = this.times[i]!;
     this.times[i] = at;
+    if (!this.ordered) return;
     if (at < old) this.up(i);
     else this.down(i);
   }
@@ -44,7 +62,7 @@ export class TimerHeap {
     this.keys.pop();
     this.times.pop();
     this.index.delete(key);
-    if (i < this.keys.length) {
+    if (i < this.keys.length && this.ordered) {
       this.up(i);
       this.down(i);
     }
@@ -57,6 +75,27 @@ export class TimerHeap {
     if (top === undefined || top.at > now) return undefined;
     this.delete(top.key);
     return top;
+  }
+
+  /** Floyd's heap construction; positions are written to the index once, at the end. */
+  private order(): void {
+    this.ordered = true;
+    const { keys, times } = this;
+    const n = keys.length;
+    for (let start = (n >> 1) - 1; start >= 0; start--) {
+      let i = start;
+      for (;;) {
+        const l = 2 * i + 1;
+        let m = i;
+        if (l < n && times[l]! < times[m]!) m = l;
+        if (l + 1 < n && times[l + 1]! < times[m]!) m = l + 1;
+        if (m === i) break;
+        [keys[i], keys[m]] = [keys[m]!, keys[i]!];
+        [times[i], times[m]] = [times[m]!, times[i]!];
+        i = m;
+      }
+    }
+    for (let i = 0; i < n; i++) this.index.set(keys[i]!, i);
   }
 
   private up(i: number): void {

@@ -39,3 +39,32 @@ test('stays ordered under random inserts, moves and deletes', () => {
   for (let e = heap.popDue(Infinity); e !== undefined; e = heap.popDue(Infinity)) actual.push(e.at);
   assert.deepEqual(actual, expected);
 });
+
+test('deferred ordering: sets, moves and deletes in bulk, ordered at the first look, then as usual', () => {
+  const heap = new TimerHeap();
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const truth = new Map<string, number>();
+  heap.deferOrder();
+  for (let i = 0; i < 3000; i++) {
+    const key = `k${Math.floor(rnd() * 2000)}`;
+    if (rnd() < 0.1) {
+      assert.equal(heap.delete(key), truth.delete(key));
+    } else {
+      const at = Math.floor(rnd() * 1e6);
+      heap.set(key, at);
+      truth.set(key, at);
+    }
+  }
+  assert.equal(heap.size, truth.size);
+  for (const [key, at] of truth) assert.equal(heap.timeOf(key), at);
+  heap.set('late', 2e6); // still deferred: the first popDue orders them all
+  truth.set('late', 2e6);
+  const expected = [...truth].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1)).map(([, at]) => at);
+  const popped: number[] = [];
+  for (let e = heap.popDue(Infinity); e !== undefined; e = heap.popDue(Infinity)) {
+    assert.equal(truth.get(e.key), e.at);
+    popped.push(e.at);
+  }
+  assert.deepEqual(popped, expected);
+});

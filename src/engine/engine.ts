@@ -57,6 +57,8 @@ interface TaskEntry {
   schedule: Schedule;
   /** Latest occurrence handled (fired, skipped or missed). */
   lastOccurrence: number | undefined;
+  /** Bumped whenever the whole task is held or let go: a read of the store that began before is stale. */
+  version: number;
 }
 
 type HeldEntry = TaskEntry & { task: Task };
@@ -68,6 +70,7 @@ function isHeld(entry: TaskEntry): entry is HeldEntry {
 function hold(entry: TaskEntry, task: Task): void {
   entry.task = task;
   entry.plan = task;
+  entry.version++;
 }
 
 interface TaskRuntime {
@@ -207,6 +210,7 @@ export class Engine {
       task: shared,
       schedule: compileSchedule(task.schedule),
       lastOccurrence: previous?.lastOccurrence,
+      version: 0,
     };
     this.tasks.set(task.name, entry);
     if (task.state === 'PAUSED') this.quiesce(task.name, 'cancelled: the task was paused');
@@ -285,7 +289,7 @@ export class Engine {
     if (task.state !== 'ENABLED') return [];
     const entry = this.tasks.get(task.name);
     const schedule = entry?.schedule ?? compileSchedule(task.schedule);
-    const probe: TaskEntry = { plan: task, task, schedule, lastOccurrence: entry?.lastOccurrence };
+    const probe: TaskEntry = { plan: task, task, schedule, lastOccurrence: entry?.lastOccurrence, version: 0 };
     const now = this.clock.now();
     // Claimed ahead (stored PENDING) come first: they are the next to run.
     const inFlight = this.claiming.get(task.name);
@@ -309,7 +313,7 @@ export class Engine {
   // --- scheduling -----------------------------------------------------------------------
 
   private load(plan: TaskPlan, task: Task | undefined, schedule: Schedule, lastOccurrence: number | undefined): void {
-    const entry: TaskEntry = { plan, task, schedule, lastOccurrence };
+    const entry: TaskEntry = { plan, task, schedule, lastOccurrence, version: 0 };
     this.tasks.set(plan.name, entry);
     this.reschedule(entry);
   }
@@ -325,20 +329,32 @@ export class Engine {
 
   /**
    * The entry of `name` with its whole task, read from the store when only its plan is held.
-   * Undefined when the task is gone. A task written meanwhile wins over the one read.
+   * Undefined when the task is gone. A task written meanwhile wins over the one read: the
+   * read is taken only if the entry is the same and was neither held nor let go meanwhile.
+   * The caller checks the task still runs at its time (see notRunning): it may have changed.
    */
   private async wholeTask(name: string): Promise<HeldEntry | undefined> {
     for (;;) {
       const entry = this.tasks.get(name);
       if (entry === undefined || isHeld(entry)) return entry;
+      const version = entry.version;
       const stored = await this.store.getTask(name);
-      if (this.tasks.get(name) !== entry) continue; // replaced while reading: look again
-      if (isHeld(entry)) return entry; // held meanwhile by a write or another read: at least as new
+      if (this.tasks.get(name) !== entry || entry.version !== version) continue; // changed while reading: look again
       if (stored === undefined) return undefined; // deleted; the engine hears of it next
-      // The run count here is ahead of the store's while a count is being written.
+      // The store's run count and the one held here differ while a count is being written;
+      // the one held here counts each run once.
       hold(entry, this.parts.adopt({ ...stored, runCount: entry.plan.runCount }));
       return entry as HeldEntry;
     }
+  }
+
+  /** Why an occurrence at `at` must not run now, for a task read meanwhile; undefined when it may. */
+  private notRunning(entry: TaskEntry | undefined, at: number): string | undefined {
+    return entry === undefined ? 'cancelled: the task was deleted'
+      : entry.plan.state === 'PAUSED' ? 'cancelled: the task was paused'
+      : !this.running && !this.stopping ? 'cancelled: the service is shutting down'
+      : !this.stillOccurs(entry, at) ? 'cancelled: the task changed before this occurrence'
+      : undefined;
   }
 
   /**
@@ -353,6 +369,7 @@ export class Engine {
     if (next !== undefined && next - this.clock.now() <= HOLD_WHOLE_TASK_MS) return;
     entry.task = undefined;
     entry.plan = taskPlanOf(entry.plan);
+    entry.version++;
   }
 
   /** First occurrence strictly after `after` that the task's bounds allow; `pending` fires are already counted ahead. */
@@ -500,7 +517,19 @@ export class Engine {
   /** Resolves once the occurrence is recorded and started; returns the started execution's handle. */
   private async fire(name: string, at: number, trigger: Trigger): Promise<ExecutionHandle | undefined> {
     let entry = this.tasks.get(name);
-    if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
+    if (entry !== undefined && !isHeld(entry)) {
+      entry = await this.wholeTask(name);
+      // Read from the store: the task may have been paused or changed meanwhile.
+      const reason = entry === undefined ? undefined : this.notRunning(entry, at);
+      if (reason !== undefined && trigger !== 'MANUAL') {
+        const exec = this.newExecution(name, at, trigger);
+        exec.state = 'CANCELLED';
+        exec.error = reason;
+        exec.endTime = this.clock.now();
+        await this.recordFinal(exec, true);
+        return undefined;
+      }
+    }
     if (entry === undefined || !isHeld(entry) || !this.running) return undefined;
     const task = entry.task;
     if (trigger !== 'MANUAL' && task.maxRuns > 0 && task.runCount >= task.maxRuns) {
@@ -544,7 +573,12 @@ export class Engine {
     try {
       // The whole task now, so nothing is read from the store at the occurrence's time.
       let entry = this.tasks.get(name);
-      if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
+      try {
+        if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
+      } catch (err) {
+        this.fireAtItsTime(name, at, err, 'read');
+        return;
+      }
       if (entry === undefined || !this.running) return;
       const task = entry.plan;
       if (task.maxRuns > 0 && task.runCount >= task.maxRuns) {
@@ -555,24 +589,10 @@ export class Engine {
       try {
         if ((await this.recorder.record(exec, { claim: true })) === undefined) return; // handled before a restart
       } catch (err) {
-        // Not claimed: fire it at its time the ordinary way (one write on the path), unless things change.
-        this.options.onError?.(err, `claim of ${name} at ${new Date(at).toISOString()} (fired at its time instead)`);
-        const timer = this.clock.setTimer(() => {
-          this.delayed.delete(timer);
-          const now = this.tasks.get(name);
-          if (this.running && now !== undefined && this.stillOccurs(now, at)) {
-            this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`);
-          }
-        }, at - this.clock.now());
-        this.delayed.add(timer);
+        this.fireAtItsTime(name, at, err, 'claim');
         return;
       }
-      const current = this.tasks.get(name);
-      const reason = current === undefined ? 'cancelled: the task was deleted'
-        : current.plan.state === 'PAUSED' ? 'cancelled: the task was paused'
-        : !this.running && !this.stopping ? 'cancelled: the service is shutting down'
-        : !this.stillOccurs(current, at) ? 'cancelled: the task changed before this occurrence'
-        : undefined;
+      const reason = this.notRunning(this.tasks.get(name), at);
       if (reason !== undefined) {
         await this.cancelPending(exec, reason);
         return;
@@ -584,11 +604,40 @@ export class Engine {
     }
   }
 
+  /** Not claimed ahead (the claim or the task's read failed): fire it at its time the ordinary way, unless things change. */
+  private fireAtItsTime(name: string, at: number, err: unknown, what: 'claim' | 'read'): void {
+    this.options.onError?.(err, `${what === 'claim' ? 'claim' : 'task read for the claim'} of ${name} at ${new Date(at).toISOString()} (fired at its time instead)`);
+    const timer = this.clock.setTimer(() => {
+      this.delayed.delete(timer);
+      const now = this.tasks.get(name);
+      if (this.running && now !== undefined && this.stillOccurs(now, at)) {
+        this.track(this.fireChain.run(name, () => this.fire(name, at, 'SCHEDULE')), `fire ${name}`);
+      }
+    }, at - this.clock.now());
+    this.delayed.add(timer);
+  }
+
   /** The time of an occurrence claimed ahead has come: the overlap policy decides, then the action starts. */
   private async startClaimed(exec: Execution): Promise<void> {
     const name = exec.taskName;
     let entry = this.tasks.get(name);
-    if (entry !== undefined && !isHeld(entry)) entry = await this.wholeTask(name);
+    if (entry !== undefined && !isHeld(entry)) {
+      try {
+        entry = await this.wholeTask(name);
+      } catch (err) {
+        exec.state = 'FAILED';
+        exec.error = `the task could not be read: ${err instanceof Error ? err.message : String(err)}`;
+        exec.endTime = this.clock.now();
+        await this.recordFinal(exec);
+        return;
+      }
+      // Read from the store: the task may have been paused or changed meanwhile.
+      const reason = this.notRunning(entry, exec.scheduledTime);
+      if (reason !== undefined) {
+        await this.cancelPending(exec, reason);
+        return;
+      }
+    }
     if (entry === undefined || !isHeld(entry)) {
       await this.cancelPending(exec, 'cancelled: the task was deleted');
       return;
@@ -735,11 +784,15 @@ export class Engine {
   private startBuffered(name: string, rt: TaskRuntime): void {
     const entry = this.tasks.get(name);
     if (rt.buffered === undefined || rt.active.size > 0 || entry === undefined || !this.running) return;
+    if (!isHeld(entry)) {
+      // Not expected (buffering read the whole task, and it is not let go while one is
+      // buffered): read it, then look again with the execution still buffered.
+      this.track(this.wholeTask(name).then((held) => (held === undefined ? undefined : this.startBuffered(name, rt))), `task read of ${name}`);
+      return;
+    }
     const exec = rt.buffered;
     rt.buffered = undefined;
-    // Held: buffering read the whole task, and it is not let go while one is buffered.
-    if (isHeld(entry)) this.launch(entry.task, exec);
-    else this.track(this.wholeTask(name).then((held) => (held === undefined ? this.cancelPending(exec, 'cancelled: the task was deleted') : this.launch(held.task, exec).done)));
+    this.launch(entry.task, exec);
   }
 
   /**

@@ -140,6 +140,62 @@ describe('engine: plans at start, whole tasks when they fire', () => {
     assert.deepEqual(h.errors, []);
   });
 
+  test('a claim kept across a restart, its task paused while read at its time: CANCELLED, never run', async () => {
+    const h = await harness();
+    await h.create('kept', '* * * * * *');
+    await h.advance(600); // 00:00:01 claimed (PENDING)
+    await h.store.close(); // a crash: the claim stays, the engine holds plans after the start
+    await h.engine.stop(0).catch(() => undefined);
+    await h.start();
+    const read = holdReads(h);
+    await h.advance(400); // its time: the start reads the task
+    await h.api.pauseTask('kept', '', CONTEXT);
+    read.release();
+    await h.advance(0);
+    assert.equal(h.actions.calls.length, 0);
+    const [first] = await h.finals('kept');
+    assert.deepEqual([first?.state, first?.error], ['CANCELLED', 'cancelled: the task was paused']);
+  });
+
+  test('a catch-up run after downtime, its task paused while read: recorded CANCELLED, never run', async () => {
+    const h = await harness();
+    await h.create('caught', '0 * * * *');
+    await h.halt();
+    await h.advance(2 * 3_600_000 + 10_000); // down over 01:00 and 02:00
+    const read = holdReads(h);
+    await h.start();
+    await h.advance(0); // misfire RUN_ONCE: 01:00 MISSED, 02:00 caught up, which reads the task
+    await h.api.pauseTask('caught', '', CONTEXT);
+    read.release();
+    await h.advance(0);
+    assert.equal(h.actions.calls.length, 0);
+    assert.deepEqual(await story(h, 'caught'), [[3600, 'MISSED'], [7200, 'CANCELLED']]);
+  });
+
+  test('a task read that another execution outdates meanwhile is read again (the failure count stays right)', async () => {
+    const h = await harness();
+    await h.create('hourly', '0 * * * *');
+    await h.halt();
+    await h.advance(3_600_000 + 10_000); // down over 01:00: it is caught up at the start
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    h.holdTaskRead = () => {
+      h.holdTaskRead = undefined;
+      return held;
+    };
+    await h.start();
+    await h.advance(0); // the catch-up of 01:00 reads the task: 0 consecutive failures
+    h.actions.queue({ fail: 'boom' });
+    await h.api.runTask('hourly', CONTEXT); // fails: 1, held and then let go again (its next run is an hour away)
+    await h.advance(0);
+    assert.equal((await h.api.getTask('hourly')).task.consecutiveFailures, 1);
+    release();
+    await h.advance(0); // the catch-up runs and succeeds: back to 0
+    assert.deepEqual((await story(h, 'hourly')).map(([, state]) => state).sort(), ['FAILED', 'SUCCEEDED']);
+    assert.equal((await h.api.getTask('hourly')).task.consecutiveFailures, 0);
+    assert.deepEqual(h.errors, []);
+  });
+
   test('max_runs counts the runs from before a restart (the plan carries the run count)', async () => {
     const h = await harness();
     await h.create('thrice', '* * * * * *', { maxRuns: 3 });

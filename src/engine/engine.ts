@@ -555,6 +555,8 @@ export class Engine {
     await this.countRun(task);
     if (decision === 'buffer') {
       rt.buffered = exec;
+      // The run it waits for may have ended during the writes above: then it starts now.
+      this.startBuffered(name, rt);
       return undefined;
     }
     if (decision === 'cancel-previous') {

@@ -275,6 +275,24 @@ describe('claim ahead: stalls and clock jumps', () => {
 });
 
 describe('claim ahead: overlap policies', () => {
+  test('BUFFER_ONE on the fire path: the run it waits for ends while its claim is written; it still starts', async () => {
+    const h = await harness();
+    h.actions.queue({ takeMs: 1_500 }); // 00:00:01 runs until 00:00:02.5
+    let refused = 0;
+    // The claim ahead of 00:00:02 fails once, so it is fired at its time the ordinary way ...
+    h.failWrite = (e) => (e.state === 'PENDING' && e.scheduledTime === at(2) && refused++ === 0 ? new Error('store unavailable (injected)') : undefined);
+    // ... where it is buffered behind 00:00:01, and its claim is written slowly: past the end of 00:00:01.
+    const held = gate();
+    h.holdWrite = (e) => (e.state === 'PENDING' && e.scheduledTime === at(2) && refused > 0 ? held.promise : undefined);
+    await h.create('queue', '* * * * * *', { overlapPolicy: 'BUFFER_ONE' });
+    await h.advance(2_600);
+    held.open();
+    await h.advance(1_000);
+    await h.engine.idle();
+    assert.deepEqual((await timeline(h, 'queue')).slice(0, 3), [[1, 'SUCCEEDED'], [2, 'SUCCEEDED'], [3, 'SUCCEEDED']],
+      'the buffered occurrence starts once its claim is stored, and later ones are not skipped behind it');
+  });
+
   test('SKIP: a claimed occurrence that overlaps is SKIPPED (PENDING -> SKIPPED), the next runs at its time', async () => {
     const h = await harness();
     h.actions.queue({ takeMs: 1_500 });

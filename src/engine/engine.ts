@@ -554,6 +554,12 @@ export class Engine {
     if (claimed === undefined) return undefined; // already handled before a restart
     await this.countRun(task);
     if (decision === 'buffer') {
+      // A pause, delete or stop during the writes above found nothing buffered to cancel yet.
+      const reason = this.notRunning(this.tasks.get(name), at);
+      if (reason !== undefined) {
+        await this.cancelPending(exec, reason);
+        return undefined;
+      }
       rt.buffered = exec;
       // The run it waits for may have ended during the writes above: then it starts now.
       this.startBuffered(name, rt);

@@ -293,6 +293,24 @@ describe('claim ahead: overlap policies', () => {
       'the buffered occurrence starts once its claim is stored, and later ones are not skipped behind it');
   });
 
+  test('BUFFER_ONE on the fire path: a pause while its claim is written cancels it, it never runs', async () => {
+    const h = await harness();
+    h.actions.queue({ takeMs: 1_500 });
+    let refused = 0;
+    h.failWrite = (e) => (e.state === 'PENDING' && e.scheduledTime === at(2) && refused++ === 0 ? new Error('store unavailable (injected)') : undefined);
+    const held = gate();
+    h.holdWrite = (e) => (e.state === 'PENDING' && e.scheduledTime === at(2) && refused > 0 ? held.promise : undefined);
+    await h.create('paused-queue', '* * * * * *', { overlapPolicy: 'BUFFER_ONE' });
+    await h.advance(2_600); // 00:00:01 has ended; 00:00:02's claim is still being written
+    await h.api.pauseTask('paused-queue', '', CONTEXT);
+    held.open();
+    await h.advance(1_000);
+    await h.engine.idle();
+    assert.equal(h.actions.calls.length, 1, 'only 00:00:01 ran');
+    const second = (await h.finals('paused-queue')).find((e) => e.scheduledTime === at(2));
+    assert.deepEqual([second?.state, second?.error], ['CANCELLED', 'cancelled: the task was paused']);
+  });
+
   test('SKIP: a claimed occurrence that overlaps is SKIPPED (PENDING -> SKIPPED), the next runs at its time', async () => {
     const h = await harness();
     h.actions.queue({ takeMs: 1_500 });

@@ -44,14 +44,18 @@ const TEXTS = ['', 'boom', 'quote " backslash \\ newline \n tab \t', 'unicode é
 function randomEvent(next: () => number): TaskEvent {
   const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)]!;
   const int = (max: number) => (next() < 0.3 ? 0 : Math.floor(next() * max));
-  const instant = () => pick([0, 1_000, -86_400_000 * 365 * 100, 1_700_000_000_000 + Math.floor(next() * 1e10), 1_700_000_000_123]);
+  const instant = () => pick([0, 1_000, -86_400_000 * 365 * 100, -1_500, -999, 1_700_000_000_000 + Math.floor(next() * 1e10), 1_700_000_000_123,
+    Date.parse('0001-01-01T00:00:00Z'), Date.parse('9999-12-31T23:59:59.999Z')]);
   const duration = () => pick([0, 1, 999, 1_000, 1_500, 60_000, 61_005, 30 * 60_000]);
   const map = (): Record<string, string> => {
     const out: Record<string, string> = {};
     for (let i = int(4); i > 0; i--) out[pick(['team', 'env', '2', '10', 'x-trace', 'é'])] = pick(TEXTS);
     return out;
   };
-  const bytes = () => Uint8Array.from({ length: pick([0, 1, 2, 3, 17, 300]) }, () => Math.floor(next() * 256));
+  const bytes = () => {
+    const all = Uint8Array.from({ length: pick([0, 1, 2, 3, 17, 300]) + 5 }, () => Math.floor(next() * 256));
+    return next() < 0.5 ? all.subarray(5) : all.slice(5); // a view into a larger buffer, or its own
+  };
   const actions: (() => ActionSpec)[] = [
     () => ({ kind: 'natsPublish', subject: pick(['', 'jobs.a', 'jobs.é']), payload: bytes(), headers: map(), jetstream: next() < 0.5 }),
     () => ({ kind: 'natsRequest', subject: pick(['', 'rpc.b']), payload: bytes(), headers: map() }),
@@ -65,7 +69,7 @@ function randomEvent(next: () => number): TaskEvent {
     state: pick(['ENABLED', 'PAUSED'] as const),
     labels: map(),
     attemptDeadlineMs: duration(),
-    retryPolicy: { maxAttempts: int(10), initialBackoffMs: duration(), maxBackoffMs: duration(), multiplier: pick([0, 1, 2, 1.5, 0.1, 1e21, 3.3333333333333335]), jitter: pick([0, 0.2, 1, 0.30000000000000004]) },
+    retryPolicy: { maxAttempts: int(10), initialBackoffMs: duration(), maxBackoffMs: duration(), multiplier: pick([0, -0, 1, 2, 1.5, 0.1, 1e21, 3.3333333333333335]), jitter: pick([0, -0, 0.2, 1, 0.30000000000000004]) },
     overlapPolicy: pick(['SKIP', 'ALLOW', 'BUFFER_ONE', 'CANCEL_PREVIOUS'] as const),
     misfirePolicy: pick(['RUN_ONCE', 'SKIP', 'RUN_ALL'] as const),
     catchupWindowMs: duration(),

@@ -6,18 +6,7 @@ import { ExecutionEventSchema } from '../../../src/gen/cronplane/v1/execution_pb
 import { executionEventToProto } from '../../../src/grpc/convert-execution.js';
 import { executionEventJson } from '../../../src/events/execution-event-json.js';
 import { protoJsonEncoders } from '../../../src/events/event-encoding.js';
-
-/** Deterministic pseudo-random numbers, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../helpers/rng.js';
 
 const TRIGGERS: Trigger[] = ['SCHEDULE', 'MANUAL', 'CATCHUP'];
 const TEXTS = ['', 'boom', 'quote " backslash \\ newline \n tab \t', 'unicode é ✓ 𝄞', '\u0000\u001f control', 'x'.repeat(300)];

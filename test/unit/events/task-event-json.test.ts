@@ -8,18 +8,7 @@ import { protoJsonEncoders } from '../../../src/events/event-encoding.js';
 import { taskEventJson } from '../../../src/events/task-event-json.js';
 import { TaskChange, TaskEventSchema } from '../../../src/gen/cronplane/v1/task_pb.js';
 import { taskViewToProto } from '../../../src/grpc/convert-task.js';
-
-/** Deterministic pseudo-random numbers, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../helpers/rng.js';
 
 const CHANGES: Record<DomainTaskChange, TaskChange> = {
   created: TaskChange.CREATED,

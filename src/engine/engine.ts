@@ -522,11 +522,7 @@ export class Engine {
       // Read from the store: the task may have been paused or changed meanwhile.
       const reason = entry === undefined ? undefined : this.notRunning(entry, at);
       if (reason !== undefined && trigger !== 'MANUAL') {
-        const exec = this.newExecution(name, at, trigger);
-        exec.state = 'CANCELLED';
-        exec.error = reason;
-        exec.endTime = this.clock.now();
-        await this.recordFinal(exec, true);
+        await this.cancelPending(this.newExecution(name, at, trigger), reason, true);
         return undefined;
       }
     }
@@ -874,12 +870,12 @@ export class Engine {
     return cancelled;
   }
 
-  /** A PENDING execution (buffered, or claimed ahead) that will not run. */
-  private async cancelPending(exec: Execution, reason: string): Promise<Execution> {
+  /** A PENDING execution (buffered, or claimed ahead) that will not run; `claim` for one not stored yet (recorded as its claim). */
+  private async cancelPending(exec: Execution, reason: string, claim = false): Promise<Execution> {
     exec.state = 'CANCELLED';
     exec.error = reason;
     exec.endTime = this.clock.now();
-    await this.recordFinal(exec);
+    await this.recordFinal(exec, claim);
     return cloneExecution(exec);
   }
 

@@ -21,6 +21,7 @@ import { fmt } from './lib/stats.js';
 
 export interface StoreMicroResult {
   executions: number;
+  tasks: number;
   modes: Array<{ mode: string; wallUsPerExecution: number; eventLoopUsPerExecution: number; writerThreadUsPerExecution?: number }>;
   emptyTransactionUs: number;
 }
@@ -67,10 +68,9 @@ async function ack(store: SqliteStore): Promise<void> {
 
 const CHUNK = 100;
 
-async function measure(path: string, executions: number, writerThread: boolean) {
+async function measure(path: string, executions: number, tasks: number, writerThread: boolean) {
   const store = SqliteStore.open(path, { writerThread });
   try {
-    const tasks = 1000;
     const at = Date.now() - (Date.now() % 1000) + (writerThread ? 0 : 1e12);
     const next = (i: number) => execution(`t-${i % tasks}`, at + Math.floor(i / tasks) * 1000);
     const run = async (from: number, count: number) => {
@@ -100,12 +100,13 @@ async function measure(path: string, executions: number, writerThread: boolean) 
   }
 }
 
-export async function runStoreMicro(executions: number): Promise<StoreMicroResult> {
+/** `tasks`: executions go round this many tasks, one a second each (as per-second schedules would). */
+export async function runStoreMicro(executions: number, tasks = 1000): Promise<StoreMicroResult> {
   const dir = mkdtempSync(join(tmpdir(), 'cronplane-store-micro-'));
   try {
     const modes: StoreMicroResult['modes'] = [];
-    modes.push({ mode: 'writer thread (default for a file)', ...(await measure(join(dir, 'thread.db'), executions, true)) });
-    modes.push({ mode: 'on the event loop (writerThread: false)', ...(await measure(join(dir, 'loop.db'), executions, false)) });
+    modes.push({ mode: 'writer thread (default for a file)', ...(await measure(join(dir, 'thread.db'), executions, tasks, true)) });
+    modes.push({ mode: 'on the event loop (writerThread: false)', ...(await measure(join(dir, 'loop.db'), executions, tasks, false)) });
 
     const db = new Database(join(dir, 'empty.db'));
     const begin = db.prepare('BEGIN IMMEDIATE');
@@ -117,7 +118,7 @@ export async function runStoreMicro(executions: number): Promise<StoreMicroResul
     }
     const emptyTransactionUs = ((performance.now() - t0) * 1000) / 20_000;
     db.close();
-    return { executions, modes, emptyTransactionUs };
+    return { executions, tasks, modes, emptyTransactionUs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -140,7 +141,7 @@ export function storeMicroTable(r: StoreMicroResult): string {
 
 async function main(): Promise<void> {
   const args = new Args();
-  const r = await runStoreMicro(args.number('executions', 20_000));
+  const r = await runStoreMicro(args.number('executions', 20_000), args.number('tasks', 1000));
   const path = writeResult(args.string('out', 'store-micro'), r);
   process.stdout.write(`\nStore write path (recordExecution)\n${storeMicroTable(r)}\n\nwrote ${path}\n`);
 }

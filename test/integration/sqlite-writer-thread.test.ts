@@ -78,6 +78,14 @@ test('a start and its end in one write on the writer thread: two events in order
     );
     assert.equal(refused, undefined);
     assert.equal(await store.outboxSize(), 5, 'two claims, one cancel and the two changes: nothing of the refused pair');
+    // A pair for an execution with no row yet: the row goes in as the later change.
+    const unseen = execution(3);
+    const pair = await store.recordTwoChanges(
+      { execution: { ...unseen, state: 'RUNNING' }, event: { id: 'ev-run-3', time: T0 } },
+      { execution: { ...unseen, state: 'FAILED', error: 'boom' }, event: { id: 'ev-end-3', time: T0 } },
+    );
+    assert.deepEqual(pair?.map((e) => [e.sequence, e.execution.state]), [[6, 'RUNNING'], [7, 'FAILED']]);
+    assert.equal((await store.getExecution('exec-3'))?.error, 'boom');
     await store.close();
 
     const db = new Database(file, { readonly: true });
@@ -89,10 +97,13 @@ test('a start and its end in one write on the writer thread: two events in order
         [3, 'ev-end', 'SUCCEEDED'],
         [4, 'ev-claim-2', 'PENDING'],
         [5, 'ev-cancel-2', 'CANCELLED'],
+        [6, 'ev-run-3', 'RUNNING'],
+        [7, 'ev-end-3', 'FAILED'],
       ]);
       assert.deepEqual(db.prepare<[], { id: string; state: string }>('SELECT id, state FROM executions ORDER BY id').all().map((r) => [r.id, r.state]), [
         ['exec-1', 'SUCCEEDED'],
         ['exec-2', 'CANCELLED'],
+        ['exec-3', 'FAILED'],
       ]);
     } finally {
       db.close();

@@ -249,9 +249,40 @@ export class SqliteWrites {
   private recordExecution(row: ExecutionRow, event: { id: string; time: number }, claim: boolean): WriteValue {
     const added = claim ? this.claimExecution(row) : this.updateExecution(row);
     if (added === undefined) return undefined;
+    if (added) this.historyPruner.executionAdded(row.taskName);
+    return this.appendEvent(row.taskName, event, row.json);
+  }
+
+  /**
+   * `first`, then the row: two events with consecutive sequences (the caller derives the first's
+   * from the second's). The execution's row is written once, as the row: it passes through
+   * `first` only inside this transaction, where nobody can see it. Refused, with nothing
+   * written, exactly when `first` alone would be: the stored execution is in a final state (as
+   * `first` is never final, the row's own write could not then be refused).
+   */
+  private recordTwoChanges(first: EarlierChange, row: ExecutionRow, event: { id: string; time: number }): WriteValue {
+    if (isFinalState(first.state as ExecutionState)) throw new Error(`the earlier of two changes must not be final (${first.state})`);
+    // A failure of the second event leaves the first's counts behind: a savepoint undoes its
+    // rows (WriteBatch), this undoes its counts.
+    const before = this.counters();
+    try {
+      const added = this.updateExecution(row, true);
+      if (added === undefined) return undefined;
+      if (added) this.historyPruner.executionAdded(row.taskName);
+      const firstSequence = this.appendEvent(row.taskName, first.event, first.json);
+      const sequence = this.appendEvent(row.taskName, event, row.json);
+      if (sequence !== firstSequence + 1) throw new Error(`the second of two changes got sequence ${sequence}, not ${firstSequence + 1}`);
+      return sequence;
+    } catch (err) {
+      this.restore(before);
+      throw err;
+    }
+  }
+
+  /** A new event of the execution whose snapshot is `json`, waiting in the outbox: returns its sequence. */
+  private appendEvent(taskName: string, event: { id: string; time: number }, json: string): number {
     const sequence = Number(
-      this.statements.insertEvent.run({ id: event.id, taskName: row.taskName, time: event.time, execution: row.json })
-        .lastInsertRowid,
+      this.statements.insertEvent.run({ id: event.id, taskName, time: event.time, execution: json }).lastInsertRowid,
     );
     // Above the watermark, the new event waits in the outbox: nothing more to write for it.
     let published = this.counts.published;
@@ -262,7 +293,6 @@ export class SqliteWrites {
       published = this.statements.nthAbove.get(published, excess - 1)!.sequence;
       this.statements.setWatermark.run(published);
     }
-    if (added) this.historyPruner.executionAdded(row.taskName);
     this.eventPruner.eventAdded(sequence, published);
     // Counted once every statement of this write went through (a throw undoes it: see WriteBatch).
     this.counts.outboxCount += 1 - Math.max(0, excess);
@@ -270,28 +300,6 @@ export class SqliteWrites {
     this.counts.dropped += Math.max(0, excess);
     this.counts.lastSequence = sequence;
     return sequence;
-  }
-
-  /**
-   * `first`, then the row: two events with consecutive sequences (the caller derives the first's
-   * from the second's). Refused together when `first` is refused (before anything is written);
-   * the second cannot be refused once the first went in, as `first` is never a final state.
-   */
-  private recordTwoChanges(first: EarlierChange, row: ExecutionRow, event: { id: string; time: number }): WriteValue {
-    if (isFinalState(first.state as ExecutionState)) throw new Error(`the earlier of two changes must not be final (${first.state})`);
-    // A failure of the second leaves the first's counts behind: a savepoint undoes its rows
-    // (WriteBatch), this undoes its counts.
-    const before = this.counters();
-    try {
-      const firstSequence = this.recordExecution({ ...row, state: first.state, json: first.json }, first.event, false);
-      if (firstSequence === undefined) return undefined;
-      const sequence = this.recordExecution(row, event, false);
-      if (sequence !== firstSequence + 1) throw new Error(`the second of two changes got sequence ${sequence}, not ${firstSequence + 1}`);
-      return sequence;
-    } catch (err) {
-      this.restore(before);
-      throw err;
-    }
   }
 
   /**
@@ -308,11 +316,13 @@ export class SqliteWrites {
 
   /**
    * The execution's new state: an update of its row (only state and json change; the indexed
-   * identity columns never do), refused when the stored state is a different final one.
-   * Inserted when there is no row yet. Returns whether inserted, undefined when refused.
+   * identity columns never do), refused when the stored state is a different final one (with
+   * `fromOpenOnly`, any final one). Inserted when there is no row yet. Returns whether
+   * inserted, undefined when refused.
    */
-  private updateExecution(row: ExecutionRow): boolean | undefined {
-    if (this.statements.updateExecution.run({ id: row.id, state: row.state, json: row.json }).changes > 0) return false;
+  private updateExecution(row: ExecutionRow, fromOpenOnly = false): boolean | undefined {
+    const update = fromOpenOnly ? this.statements.updateOpenExecution : this.statements.updateExecution;
+    if (update.run({ id: row.id, state: row.state, json: row.json }).changes > 0) return false;
     if (this.statements.executionStateById.get(row.id) !== undefined) return undefined;
     this.statements.insertExecution.run(row);
     return true;
@@ -378,6 +388,8 @@ function writeStatements(db: Database.Database) {
     updateExecution: db.prepare<{ id: string; state: string; json: string }>(`
       UPDATE executions SET state = @state, json = @json
       WHERE id = @id AND (state NOT IN ${FINAL_STATES_SQL_LIST} OR state = @state)`),
+    updateOpenExecution: db.prepare<{ id: string; state: string; json: string }>(`
+      UPDATE executions SET state = @state, json = @json WHERE id = @id AND state NOT IN ${FINAL_STATES_SQL_LIST}`),
     insertEvent: db.prepare<{ id: string; taskName: string; time: number; execution: string }>(`
       INSERT INTO events (id, task_name, time, execution) VALUES (@id, @taskName, @time, @execution)`),
     setWatermark: db.prepare<[number]>('UPDATE outbox_watermark SET published = ? WHERE id = 1'),

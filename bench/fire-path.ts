@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -140,6 +140,8 @@ export async function runFirePath(
   options: { tasks: number; seconds: number; rounds: number; cpuProf?: boolean; /** After the service's own flags (a GC setting to try, say). */ nodeArgs?: string[] },
 ): Promise<Round[]> {
   const rounds: Round[] = [];
+  // A fresh clone has no profiles folder yet (bench/results holds only what is committed).
+  if (options.cpuProf === true) mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
   for (let r = 0; r < options.rounds; r++) {
     // Alternate which build goes first, so neither always runs right after the other.
     const order = r % 2 === 0 ? builds : [...builds].reverse();

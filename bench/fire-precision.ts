@@ -233,6 +233,17 @@ async function startCronplane(tasks: number, subject: string, opts: FireOptions)
     nodeArgs: [...opts.serviceNodeArgs, ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
   });
   await service.start();
+  try {
+    return await createAndWait(service, tasks, subject, opts, profileDir);
+  } catch (err) {
+    // A run that never got going still has a service child: stop it, or it fires on into the next system's run.
+    await service.stop(5_000).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Creates the tasks, all due from one common start time, and waits for it. */
+async function createAndWait(service: CronplaneProcess, tasks: number, subject: string, opts: FireOptions, profileDir: string): Promise<RunningSystem> {
   const t0 = performance.now();
   // Every task gets the same start_time, after the creates are done: tasks created while
   // thousands of others already fire would measure the creates' interference, not precision.

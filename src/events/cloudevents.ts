@@ -2,7 +2,7 @@ import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { ExecutionEvent } from '../domain/execution.js';
 import type { TaskEvent } from '../domain/task-event.js';
 import { isoMillis } from './iso-time.js';
-import { preparedHeaders } from './prepared-headers.js';
+import { plainValue, preparedPlainHeaders } from './prepared-headers.js';
 
 /** The parts of an event that its NATS message needs. */
 export interface OutgoingEvent {
@@ -33,23 +33,24 @@ export function cloudEventHeaders(event: OutgoingEvent, source: string): MsgHdrs
   return h;
 }
 
+/** cloudEventHeaders' names, in its order. */
+const CLOUD_EVENT_HEADER_NAMES: readonly string[] = ['ce-specversion', 'ce-id', 'ce-source', 'ce-type', 'ce-time', 'ce-subject', 'content-type', 'Nats-Msg-Id'];
+
+/** The last source checked (a publisher has one): checked once, not per event. */
+let checkedSource: { source: string; plain: boolean } | undefined;
+
 /**
  * cloudEventHeaders for a plain (core NATS) publish, encoded once: same names, values and
  * order on the wire. Falls back to cloudEventHeaders for a value MsgHdrsImpl would treat
  * specially (a line break, surrounding blanks), so the outcome is the same either way.
  */
 export function preparedCloudEventHeaders(event: OutgoingEvent, source: string): MsgHdrs {
-  const prepared = preparedHeaders([
-    ['ce-specversion', '1.0'],
-    ['ce-id', event.id],
-    ['ce-source', source],
-    ['ce-type', event.type],
-    ['ce-time', Number.isSafeInteger(event.time) ? isoMillis(event.time) : new Date(event.time).toISOString()],
-    ['ce-subject', event.taskName],
-    ['content-type', 'application/json'],
-    ['Nats-Msg-Id', event.id],
-  ]);
-  return prepared ?? cloudEventHeaders(event, source);
+  if (checkedSource?.source !== source) checkedSource = { source, plain: plainValue(source) };
+  const time = Number.isSafeInteger(event.time) ? isoMillis(event.time) : new Date(event.time).toISOString();
+  if (!checkedSource.plain || !plainValue(event.id) || !plainValue(event.type) || !plainValue(event.taskName)) {
+    return cloudEventHeaders(event, source);
+  }
+  return preparedPlainHeaders(CLOUD_EVENT_HEADER_NAMES, ['1.0', event.id, source, event.type, time, event.taskName, 'application/json', event.id]);
 }
 
 /** `<prefix>.executions.<task>.<state>`, state in lower case. */

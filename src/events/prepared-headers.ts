@@ -1,36 +1,76 @@
-import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/transport-node';
+import { MsgHdrsImpl, type Match, type MsgHdrs } from '@nats-io/transport-node';
 
 /**
  * NATS headers with their wire form written once up front: a plain publish asks its headers
  * only for `encode()`, and MsgHdrsImpl's per-header validation and canonicalisation cost more
  * than the rest of a publish (the CloudEvents headers of every event, the run headers of every
- * action). The map is filled too, so reads still work; any change drops the prepared bytes.
+ * action). The MsgHdrsImpl that nats.js would have built is made only when something asks more
+ * than `encode()` (a read, a change); from then on everything, `encode()` too, goes to it.
  */
-class PreparedHeaders extends MsgHdrsImpl {
-  private wire: Uint8Array | undefined;
+class PreparedHeaders implements MsgHdrs {
+  private full: MsgHdrsImpl | undefined;
 
-  constructor(entries: Iterable<readonly [string, string]>) {
-    super();
-    let text = 'NATS/1.0';
-    for (const [key, value] of entries) {
-      this.headers.set(key, [value]);
-      text += `\r\n${key}: ${value}`;
+  /** Names and values pair up, names distinct and exact-case, as `wire` has them. */
+  constructor(
+    private readonly headerNames: readonly string[],
+    private readonly headerValues: readonly string[],
+    private readonly wire: Uint8Array,
+  ) {}
+
+  encode(): Uint8Array {
+    return this.full === undefined ? this.wire : this.full.encode();
+  }
+
+  private headers(): MsgHdrsImpl {
+    if (this.full === undefined) {
+      const full = new MsgHdrsImpl();
+      for (let i = 0; i < this.headerNames.length; i++) full.headers.set(this.headerNames[i]!, [this.headerValues[i]!]);
+      this.full = full;
     }
-    this.wire = Buffer.from(`${text}\r\n\r\n`, 'utf8');
+    return this.full;
   }
 
-  override encode(): Uint8Array {
-    return this.wire ?? super.encode();
+  get hasError(): boolean {
+    return this.headers().hasError;
   }
-
-  override append(k: string, v: string, match?: Parameters<MsgHdrsImpl['append']>[2]): void {
-    this.wire = undefined;
-    super.append(k, v, match);
+  get status(): string {
+    return this.headers().status;
   }
-
-  override delete(k: string, match?: Parameters<MsgHdrsImpl['delete']>[1]): void {
-    this.wire = undefined;
-    super.delete(k, match);
+  get code(): number {
+    return this.headers().code;
+  }
+  get description(): string {
+    return this.headers().description;
+  }
+  get(k: string, match?: Match): string {
+    return this.headers().get(k, match as 'exact' | undefined);
+  }
+  set(k: string, v: string, match?: Match): void {
+    this.headers().set(k, v, match);
+  }
+  append(k: string, v: string, match?: Match): void {
+    this.headers().append(k, v, match);
+  }
+  has(k: string, match?: Match): boolean {
+    return this.headers().has(k, match);
+  }
+  keys(): string[] {
+    return this.headers().keys();
+  }
+  values(k: string, match?: Match): string[] {
+    return this.headers().values(k, match);
+  }
+  delete(k: string, match?: Match): void {
+    this.headers().delete(k, match);
+  }
+  last(k: string, match?: Match): string {
+    return this.headers().last(k, match as 'exact' | undefined);
+  }
+  toString(): string {
+    return this.headers().toString();
+  }
+  [Symbol.iterator](): IterableIterator<[string, string[]]> {
+    return this.headers()[Symbol.iterator]();
   }
 }
 
@@ -44,8 +84,18 @@ function plainName(name: string): boolean {
 }
 
 /** A value MsgHdrsImpl stores unchanged: no line break (it throws) and no surrounding blanks (it trims). */
-function plainValue(value: string): boolean {
+export function plainValue(value: string): boolean {
   return !/[\r\n]/.test(value) && value.trim() === value;
+}
+
+/**
+ * Prepared headers from names and values the caller has checked (plain names, distinct; plain
+ * values): what `headers()` followed by `set(name, value)` for each would send.
+ */
+export function preparedPlainHeaders(names: readonly string[], values: readonly string[]): MsgHdrs {
+  let text = 'NATS/1.0';
+  for (let i = 0; i < names.length; i++) text += `\r\n${names[i]}: ${values[i]}`;
+  return new PreparedHeaders(names, values, Buffer.from(`${text}\r\n\r\n`, 'utf8'));
 }
 
 /**
@@ -57,11 +107,18 @@ function plainValue(value: string): boolean {
 export function preparedHeaders(entries: ReadonlyArray<readonly [string, string]>): MsgHdrs | undefined {
   // No header at all encodes as nothing in nats.js, not as an empty header block.
   if (entries.length === 0) return undefined;
-  const byName = new Map<string, string>();
+  const names: string[] = [];
+  const values: string[] = [];
   for (const [name, value] of entries) {
     if (!plainName(name) || !plainValue(value)) return undefined;
-    byName.delete(name);
-    byName.set(name, value);
+    // A handful of headers: a scan is cheaper than a Map.
+    const earlier = names.indexOf(name);
+    if (earlier >= 0) {
+      names.splice(earlier, 1);
+      values.splice(earlier, 1);
+    }
+    names.push(name);
+    values.push(value);
   }
-  return new PreparedHeaders(byName);
+  return preparedPlainHeaders(names, values);
 }

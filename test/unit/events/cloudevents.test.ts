@@ -25,6 +25,8 @@ test('prepared CloudEvents headers are the same bytes as the MsgHdrs built heade
     }
     assert.equal(prepared.get('ce-id'), event.id, 'readable like any MsgHdrs');
     assert.equal(prepared.get('Nats-Msg-Id'), event.id);
+    assert.equal(text(prepared), text(cloudEventHeaders(event, source)), 'the same bytes once read: the headers built on demand encode alike');
+    assert.deepEqual([...prepared].map(([k]) => k), [...cloudEventHeaders(event, source)].map(([k]) => k));
   }
 });
 

@@ -13,6 +13,7 @@ import { Args, isMain } from './lib/args.js';
 import { SERVICE_NODE_FLAGS } from '../src/cli/service-node-flags.js';
 import { BENCH_DIST, freePort, REPO_ROOT, report, spawnNode } from './lib/children.js';
 import { runLoad } from './lib/load.js';
+import { AllocationSampler, type Allocator } from './lib/allocation-profile.js';
 import { hotFunctions, monotonicUs, newestProfile } from './lib/profile.js';
 import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
 import { metric } from './lib/service-metrics.js';
@@ -31,6 +32,10 @@ import { publishTask } from './lib/task-specs.js';
  * rounds compare fairly. With --compare <dist dir of another build> both builds run, in
  * alternating rounds: what a change saves shows within one run, on the same machine state.
  * Lateness is not measured here (fire-precision does that under real time).
+ *
+ * --cpu-prof profiles each round's process and prints the driven seconds' hottest functions;
+ * --alloc-prof instead samples what those seconds allocate (collected objects included: the
+ * garbage that GC time is spent on) and prints the allocating functions.
  */
 
 interface Build {
@@ -45,6 +50,8 @@ interface Round {
   writerUsPerFire: number | undefined;
   /** The driven seconds on the monotonic clock (µs), for a profile of them only. */
   window: { fromMonotonicUs: number; toMonotonicUs: number };
+  /** With --alloc-prof: what allocated the driven seconds' bytes. */
+  allocators?: Allocator[];
 }
 
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
@@ -56,7 +63,8 @@ async function importFrom<T>(dist: string, path: string): Promise<T> {
 }
 
 /** One round: a fresh service of `build` with `tasks` tasks, driven for `seconds` simulated seconds. */
-async function runRound(build: Build, tasks: number, seconds: number): Promise<Round> {
+/** `allocProfile`: sample allocations over the driven seconds into this .heapprofile. */
+async function runRound(build: Build, tasks: number, seconds: number, allocProfile?: string): Promise<Round> {
   const { startService } = await importFrom<{ startService: typeof StartService }>(build.dist, 'src/main.js');
   const { loadConfig } = await importFrom<{ loadConfig: typeof LoadConfig }>(build.dist, 'src/config/config.js');
   const { FakeClock } = await importFrom<{ FakeClock: typeof FakeClockClass }>(build.dist, 'src/engine/fake-clock.js');
@@ -86,6 +94,8 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
     await service.engine.idle();
     global.gc?.();
     const writerBefore = await metric(service.httpPort, WRITER_BUSY);
+    const sampler = allocProfile === undefined ? undefined : new AllocationSampler();
+    await sampler?.start();
     const fromMonotonicUs = monotonicUs();
     const elu = performance.eventLoopUtilization();
     // Every occurrence from `start` up to and including the last second: `seconds` fires per task.
@@ -97,6 +107,7 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
     while (((await metric(service.httpPort, 'cronplane_outbox_events')) ?? 0) > 0) await new Promise((r) => setTimeout(r, 20));
     const busy = performance.eventLoopUtilization(elu);
     const toMonotonicUs = monotonicUs();
+    const allocators = sampler === undefined ? undefined : await sampler.stop(allocProfile!);
     const writerAfter = await metric(service.httpPort, WRITER_BUSY);
     const fires = tasks * seconds;
     return {
@@ -105,6 +116,7 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
       mainUsPerFire: (busy.active * 1_000) / fires,
       writerUsPerFire: writerBefore === undefined || writerAfter === undefined ? undefined : ((writerAfter - writerBefore) * 1e6) / fires,
       window: { fromMonotonicUs, toMonotonicUs },
+      ...(allocators === undefined ? {} : { allocators }),
     };
   } finally {
     client.close();
@@ -114,9 +126,10 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
 }
 
 /** One round in a child process of its own (`--child`). */
-async function roundInChild(build: Build, tasks: number, seconds: number, profileDir: string | undefined, nodeArgs: string[]): Promise<Round> {
-  const child = spawnNode(join(BENCH_DIST, 'fire-path.js'), ['--child', '--dist', build.dist, '--label', build.label, '--tasks', String(tasks), '--seconds', String(seconds)], {
-    nodeArgs: [...SERVICE_NODE_FLAGS, ...nodeArgs, '--expose-gc', ...(profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])],
+async function roundInChild(build: Build, tasks: number, seconds: number, profileDir: string | undefined, nodeArgs: string[], allocProf: boolean): Promise<Round> {
+  const allocProfile = allocProf && profileDir !== undefined ? join(profileDir, 'allocations.heapprofile') : undefined;
+  const child = spawnNode(join(BENCH_DIST, 'fire-path.js'), ['--child', '--dist', build.dist, '--label', build.label, '--tasks', String(tasks), '--seconds', String(seconds), ...(allocProfile === undefined ? [] : ['--alloc-profile', allocProfile])], {
+    nodeArgs: [...SERVICE_NODE_FLAGS, ...nodeArgs, '--expose-gc', ...(profileDir === undefined || allocProf ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])],
     name: `fire-path ${build.label}`,
   });
   let round: Round;
@@ -125,6 +138,10 @@ async function roundInChild(build: Build, tasks: number, seconds: number, profil
   } finally {
     // A profile is written at a normal exit only.
     await child.stop(profileDir === undefined ? 'SIGKILL' : 'SIGTERM', 15_000);
+  }
+  if (round.allocators !== undefined) {
+    log(`fire-path: ${build.label}: allocations of the driven seconds, by allocating function: ${allocProfile}`);
+    process.stdout.write(`${formatTable(['function', 'location', 'bytes %'], round.allocators.map((a) => [a.function, a.location, fmt(a.percent)]))}\n`);
   }
   const profile = profileDir === undefined ? undefined : newestProfile(profileDir);
   if (profile !== undefined) {
@@ -137,17 +154,27 @@ async function roundInChild(build: Build, tasks: number, seconds: number, profil
 
 export async function runFirePath(
   builds: Build[],
-  options: { tasks: number; seconds: number; rounds: number; cpuProf?: boolean; /** After the service's own flags (a GC setting to try, say). */ nodeArgs?: string[] },
+  options: {
+    tasks: number;
+    seconds: number;
+    rounds: number;
+    cpuProf?: boolean;
+    /** Sample allocations instead of CPU (a CPU profile would be skewed by the sampler). */
+    allocProf?: boolean;
+    /** After the service's own flags (a GC setting to try, say). */
+    nodeArgs?: string[];
+  },
 ): Promise<Round[]> {
   const rounds: Round[] = [];
   // A fresh clone has no profiles folder yet (bench/results holds only what is committed).
-  if (options.cpuProf === true) mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
+  const profiled = options.cpuProf === true || options.allocProf === true;
+  if (profiled) mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
   for (let r = 0; r < options.rounds; r++) {
     // Alternate which build goes first, so neither always runs right after the other.
     const order = r % 2 === 0 ? builds : [...builds].reverse();
     for (const build of order) {
-      const profileDir = options.cpuProf === true ? mkdtempSync(join(RESULTS_DIR, 'profiles', 'fire-path-')) : undefined;
-      const round = await roundInChild(build, options.tasks, options.seconds, profileDir, options.nodeArgs ?? []);
+      const profileDir = profiled ? mkdtempSync(join(RESULTS_DIR, 'profiles', 'fire-path-')) : undefined;
+      const round = await roundInChild(build, options.tasks, options.seconds, profileDir, options.nodeArgs ?? [], options.allocProf === true);
       log(`fire-path: ${build.label} round ${r + 1}: ${fmt(round.mainUsPerFire)} us per fire on the event loop, ${fmt(round.writerUsPerFire)} on the writer thread`);
       rounds.push(round);
     }
@@ -170,14 +197,15 @@ function table(builds: Build[], rounds: Round[]): string {
 async function main(): Promise<void> {
   const args = new Args();
   if (args.flag('child')) {
-    const round = await runRound({ label: args.string('label', ''), dist: args.string('dist', '') }, args.number('tasks', 2_000), args.number('seconds', 10));
+    const allocProfile = args.string('alloc-profile', '');
+    const round = await runRound({ label: args.string('label', ''), dist: args.string('dist', '') }, args.number('tasks', 2_000), args.number('seconds', 10), allocProfile === '' ? undefined : allocProfile);
     report({ done: true, ...round });
     // Stay until the parent stops this process (a SIGTERM lets --cpu-prof write its profile).
     process.once('SIGTERM', () => process.exit(0));
     setInterval(() => undefined, 60_000);
     return new Promise(() => undefined);
   }
-  const options = { tasks: args.number('tasks', 2_000), seconds: args.number('seconds', 10), rounds: args.number('rounds', 3), cpuProf: args.flag('cpu-prof'), nodeArgs: args.list('node-args', []) };
+  const options = { tasks: args.number('tasks', 2_000), seconds: args.number('seconds', 10), rounds: args.number('rounds', 3), cpuProf: args.flag('cpu-prof'), allocProf: args.flag('alloc-prof'), nodeArgs: args.list('node-args', []) };
   const builds: Build[] = [{ label: 'this build', dist: resolve(REPO_ROOT, 'dist') }];
   const other = args.string('compare', '');
   if (other !== '') builds.push({ label: `compare (${other})`, dist: resolve(other) });

@@ -1,18 +1,23 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 
 /** A clock this far behind the last id's millisecond starts a new series instead of continuing it. */
 const NEW_SERIES_BEHIND_MS = 10_000;
 
 let seriesMs = -Infinity;
 let counter = 0;
-/** The series' last 64 bits (variant and random), as text: drawn once per series. */
-let tail = '';
-/** `seriesMs` as an id's first 13 characters (with the version digit after). */
+/** `seriesMs` as an id's first 15 characters, up to the version digit. */
 let head = '';
+/** The series' variant and 30 random bits, as text ("Yxxx-xxxx"): drawn once per series. */
+let seriesRandom = '';
+
+/** Random bytes for the 32 bits each id draws: filled 1,024 ids at a time. */
+const pool = Buffer.alloc(4096);
+let poolOffset = pool.length;
 
 /**
  * UUIDv7 (RFC 9562): time-ordered, so execution ids sort by creation and index well,
- * and still unique across replicas without coordination.
+ * and still unique across replicas without coordination. The time in an id may run a little
+ * ahead of the clock (see below); nothing reads it back.
  *
  * Monotonic within this process (RFC 9562 6.2, method 1): the 12 bits after the version are a
  * counter, started at random for each new millisecond and counted up for every further id in
@@ -21,9 +26,10 @@ let head = '';
  * the (scheduled_time, id) indexes instead of inserted all over their last pages. A clock a
  * little behind (a step back of NTP) continues the series; far behind, it starts a new one.
  *
- * The 62 random bits are drawn once per series (randomUUID, from a cached entropy pool): the
- * counter keeps a series' ids apart, and another process's ids differ in those bits; a draw per
- * id was a twentieth of the bytes a fire allocates.
+ * The 62 random bits: 30 drawn once per series, 32 per id from a pooled buffer, so an id
+ * cannot be guessed from another one of the same millisecond (execution ids reach other
+ * services as Idempotency-Key). A randomUUID per id was a twentieth of the bytes a fire
+ * allocated.
  */
 export function uuidv7(nowMs: number = Date.now()): string {
   const ms = Math.max(0, Math.floor(nowMs));
@@ -32,14 +38,20 @@ export function uuidv7(nowMs: number = Date.now()): string {
     seriesMs = ms;
     // The top bit clear: at least 2048 more ids fit in the millisecond before it overflows.
     counter = parseInt(random.slice(15, 18), 16) & 0x7ff;
-    tail = random.slice(19);
+    seriesRandom = random.slice(19, 28);
     head = headOf(seriesMs);
   } else if (++counter > 0xfff) {
     seriesMs++;
     counter = 0;
     head = headOf(seriesMs);
   }
-  return `${head}${counter.toString(16).padStart(3, '0')}-${tail}`;
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const own = pool.readUInt32BE(poolOffset);
+  poolOffset += 4;
+  return `${head}${counter.toString(16).padStart(3, '0')}-${seriesRandom}${own.toString(16).padStart(8, '0')}`;
 }
 
 function headOf(ms: number): string {

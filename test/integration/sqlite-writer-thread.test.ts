@@ -69,6 +69,8 @@ test('a start and its end in one write on the writer thread: two events in order
     const succeeded: Execution = { ...running, state: 'SUCCEEDED', endTime: T0 + 1, attempts: [{ ...attempt, state: 'SUCCEEDED', endTime: T0 + 1 }] };
     const events = await store.recordTwoChanges({ execution: running, event: { id: 'ev-run', time: T0 } }, { execution: succeeded, event: { id: 'ev-end', time: T0 + 1 } });
     assert.deepEqual(events?.map((e) => [e.sequence, e.id, e.execution.state]), [[2, 'ev-run', 'RUNNING'], [3, 'ev-end', 'SUCCEEDED']]);
+    const retried = await store.recordTwoChanges({ execution: running, event: { id: 'ev-run-again', time: T0 } }, { execution: succeeded, event: { id: 'ev-end-again', time: T0 + 1 } });
+    assert.equal(retried, undefined, 'a pair whose end is stored already (a retry of a write that landed) is refused: no RUNNING after the end');
     const other = execution(2);
     await store.recordExecution(other, { id: 'ev-claim-2', time: T0 }, { claim: true });
     await store.recordExecution({ ...other, state: 'CANCELLED' }, { id: 'ev-cancel-2', time: T0 });

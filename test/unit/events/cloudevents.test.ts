@@ -40,4 +40,8 @@ test('a change to prepared headers is not lost, and odd values take the ordinary
   // MsgHdrsImpl trims values: the prepared path must not keep the blanks
   assert.equal(text(preparedCloudEventHeaders(event, ' /cronplane/padded ')), text(cloudEventHeaders(event, ' /cronplane/padded ')));
   assert.throws(() => preparedCloudEventHeaders(event, '/cronplane/a\r\nX: y'), 'a line break is refused as before');
+  for (const odd of [{ ...event, taskName: ' padded ' }, { ...event, id: 'an id ' }, { ...event, type: ' io.cronplane.execution.x' }]) {
+    assert.equal(text(preparedCloudEventHeaders(odd, '/cronplane/a')), text(cloudEventHeaders(odd, '/cronplane/a')), JSON.stringify(odd));
+  }
+  assert.throws(() => preparedCloudEventHeaders({ ...event, taskName: 'a\nb' }, '/cronplane/a'), 'in any value');
 });

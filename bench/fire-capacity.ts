@@ -11,15 +11,18 @@ import { measureSystem, type FireOptions, type FireResult } from './fire-precisi
  * misses or doubles, then halves the gap to the last clean count down to --resolution. Where
  * a fixed 10k run only says "saturated", this says how far from 10k the machine is, and it
  * moves when a change adds headroom. One run per count: at the edge a count can pass once and
- * fail the next time, so read the answer as within a step or so.
+ * fail the next time, so read the answer as within a step or so. A run that fails to start
+ * (its creates too slow, say) counts as not clean.
  *
  *   node dist/bench/fire-capacity.js [--system cronplane] [--from 2000] [--step 1000] [--resolution 500] [--seconds 20]
  */
 
 export interface CapacityResult {
   system: string;
-  /** The largest count that ran clean, or 0 when even --from did not. */
+  /** The largest count that ran clean (0 when none did, even bisecting below --from). */
   capacity: number;
+  /** The search stopped at --max with every count clean: the capacity is at least that. */
+  atLeast: boolean;
   runs: FireResult[];
 }
 
@@ -29,7 +32,13 @@ export async function findCapacity(system: string, base: Omit<FireOptions, 'task
   const nc = await connectNats('cpbench-capacity-subscriber');
   const runs: FireResult[] = [];
   const run = async (tasks: number): Promise<boolean> => {
-    const result = await measureSystem(system, { ...base, systems: [system], tasks }, nc);
+    let result: FireResult;
+    try {
+      result = await measureSystem(system, { ...base, systems: [system], tasks }, nc);
+    } catch (err) {
+      log(`fire-capacity: ${system} at ${tasks} did not run: ${err instanceof Error ? err.message : String(err)}`);
+      return false;
+    }
     runs.push(result);
     log(`fire-capacity: ${system} at ${tasks}: missed ${result.missed}, doubled ${result.doubled}, p99 ${fmt(result.lateness.p99)} ms`);
     await sleep(2_000); // let the machine settle
@@ -51,7 +60,7 @@ export async function findCapacity(system: string, base: Omit<FireOptions, 'task
       if (await run(mid)) good = mid;
       else bad = mid;
     }
-    return { system, capacity: good, runs };
+    return { system, capacity: good, atLeast: bad === undefined, runs };
   } finally {
     await nc.close();
   }
@@ -81,7 +90,7 @@ async function main(): Promise<void> {
   const search = { from: args.number('from', 2000), step: args.number('step', 1000), resolution: args.number('resolution', 500), max: args.number('max', 20_000) };
   const result = await findCapacity(system, base, search);
   const path = writeResult(args.string('out', 'fire-capacity'), { options: { ...base, ...search, system }, result });
-  process.stdout.write(`\n${system}: ${fmt(result.capacity)} per-second tasks with none missed or doubled (${base.seconds} s windows)\n${capacityTable(result)}\n\nwrote ${path}\n`);
+  process.stdout.write(`\n${system}: ${result.atLeast ? 'at least ' : ''}${fmt(result.capacity)} per-second tasks with none missed or doubled (${base.seconds} s windows)\n${capacityTable(result)}\n\nwrote ${path}\n`);
 }
 
 if (isMain(import.meta.url)) {

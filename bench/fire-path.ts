@@ -35,7 +35,9 @@ import { publishTask } from './lib/task-specs.js';
  *
  * --cpu-prof profiles each round's process and prints the driven seconds' hottest functions;
  * --alloc-prof instead samples what those seconds allocate (collected objects included: the
- * garbage that GC time is spent on) and prints the allocating functions.
+ * garbage that GC time is spent on) and prints the allocating functions: the main thread's
+ * only (not the writer thread's), this harness's own included (its /metrics polls while the
+ * outbox drains), and the round's figures are then slowed by the sampler.
  */
 
 interface Build {

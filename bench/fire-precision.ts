@@ -232,12 +232,13 @@ async function startCronplane(tasks: number, subject: string, opts: FireOptions)
     logLevel: 'warn',
     nodeArgs: [...opts.serviceNodeArgs, ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])],
   });
-  await service.start();
   try {
+    await service.start();
     return await createAndWait(service, tasks, subject, opts, profileDir);
   } catch (err) {
-    // A run that never got going still has a service child: stop it, or it fires on into the next system's run.
-    await service.stop(5_000).catch(() => undefined);
+    // A run that never got going may still have a service child: stop it, or it fires on into
+    // the next system's run; and its file of N tasks goes too.
+    await service.dispose().catch(() => undefined);
     throw err;
   }
 }
@@ -309,7 +310,13 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
   await waitForQuiet(`fire-precision ${system}`);
   collector.subscribe(nc, subject);
   log(`fire-precision: ${system} with ${tasks} per-second tasks: starting`);
-  const running = system === 'cronplane' ? await startCronplane(tasks, subject, opts) : await startPeer(system, tasks, subject, opts);
+  let running: RunningSystem;
+  try {
+    running = system === 'cronplane' ? await startCronplane(tasks, subject, opts) : await startPeer(system, tasks, subject, opts);
+  } catch (err) {
+    collector.unsubscribe(); // the connection is shared with the next run
+    throw err;
+  }
   let stopInfo: Record<string, unknown> | undefined;
   try {
     const windowStart = Math.ceil((Date.now() + opts.warmupSeconds * 1000) / 1000) * 1000;

@@ -28,7 +28,9 @@ export interface StoreMicroResult {
 
 function execution(task: string, at: number): Execution {
   return {
-    id: uuidv7(at),
+    // Made now, as the engine makes it (its clock, a moment before `at`): ids of one process
+    // come from one monotonic series, which a time seconds ahead would keep restarting.
+    id: uuidv7(),
     taskName: task,
     scheduledTime: at,
     startTime: undefined,

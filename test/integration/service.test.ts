@@ -69,7 +69,9 @@ for (const store of STORES) describe(`the service end to end over gRPC and NATS 
     const events = collect(h, `${h.prefix}.executions.tick.>`);
     const watched: Array<{ state: ExecutionState; sequence: bigint; executionId: string }> = [];
     const abort = new AbortController();
-    const watch = h.client.watchExecutions({ taskNames: ['tick'] }, { signal: abort.signal });
+    // From sequence 0: the kept events, then live, with no gap. A live-only watch could begin
+    // after the first claim (its registration races the create under a loaded CI machine).
+    const watch = h.client.watchExecutions({ taskNames: ['tick'], afterSequence: 0n }, { signal: abort.signal });
     const watching = (async () => {
       try { for await (const r of watch) watched.push({ state: r.event!.execution!.state, sequence: r.event!.sequence, executionId: r.event!.execution!.id }); } catch { /* cancelled */ }
     })();

@@ -22,9 +22,10 @@ let poolOffset = pool.length;
  * Monotonic within this process (RFC 9562 6.2, method 1): the 12 bits after the version are a
  * counter, started at random for each new millisecond and counted up for every further id in
  * it (on overflow, into the next millisecond). Ids made in the same millisecond then sort in
- * the order they were made, so thousands of executions of one scheduled second are appended to
- * the (scheduled_time, id) indexes instead of inserted all over their last pages. A clock a
- * little behind (a step back of NTP) continues the series; far behind, it starts a new one.
+ * the order they were made, as the (scheduled_time, id) orders of the store expect of a
+ * creation order. (The engine's ids of one second come from a few milliseconds, so the saving
+ * in index writes is too small to measure: see BENCHMARKS, round 8.) A clock a little behind
+ * (a step back of NTP) continues the series; far behind, it starts a new one.
  *
  * The 62 random bits: 30 drawn once per series, 32 per id from a pooled buffer, so an id
  * cannot be guessed from another one of the same millisecond (execution ids reach other

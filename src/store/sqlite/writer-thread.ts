@@ -4,28 +4,15 @@ import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-w
 import type { WritePath } from './write-path.js';
 import { settleWrites, type PendingWrite } from './write-batch.js';
 import { decodeOutcomes, encodeWriteOps, type WireOutcomes } from './writer-wire.js';
-import type { WriterPublishSettings } from './writer-publishing.js';
 
 export interface WriterWorkerData {
   path: string;
   limits: WriteLimits;
-  /** Publish the outboxes from the writer thread (writer-publishing.ts). */
-  publish?: WriterPublishSettings;
 }
 
-/** What the writer thread posts: a batch's reply (in the order batches were posted), the counts after an ack of its own publisher, a log line of it. */
-export type WriterMessage =
-  | { kind: 'batch'; outcomes: WireOutcomes; counters: WriteCounters }
-  | { kind: 'counters'; counters: WriteCounters }
-  | { kind: 'log'; line: string };
-
-export interface WriterThreadHooks {
-  /** Told when the thread fails (its writes then fail UNAVAILABLE). */
-  onError?: (message: string) => void;
-  /** Publish the outboxes from the thread. */
-  publish?: WriterPublishSettings;
-  /** Each log line (pino's JSON) of the thread's publisher. */
-  onLog?: (line: string) => void;
+export interface WriterBatchReply {
+  outcomes: WireOutcomes;
+  counters: WriteCounters;
 }
 
 /** Writes per message (and per transaction on the writer thread). */
@@ -53,13 +40,8 @@ export class WriterThread implements WritePath {
     private readonly worker: Worker,
     private mirror: WriteCounters,
     onError: ((message: string) => void) | undefined,
-    onLog: ((line: string) => void) | undefined,
   ) {
-    worker.on('message', (message: WriterMessage) => {
-      if (message.kind === 'batch') this.settle(message);
-      else if (message.kind === 'counters') this.mirror = message.counters;
-      else onLog?.(message.line);
-    });
+    worker.on('message', (reply: WriterBatchReply) => this.settle(reply));
     worker.on('error', (error) => {
       onError?.(`sqlite writer thread failed: ${error.message}`);
       this.fail(new UnavailableError(`the sqlite writer thread failed: ${error.message}`));
@@ -79,12 +61,12 @@ export class WriterThread implements WritePath {
   }
 
   /** `initial`: the counts as the file has them now (the writer starts from the same file). */
-  static start(path: string, limits: WriteLimits, initial: WriteCounters, hooks: WriterThreadHooks = {}): WriterThread {
-    const workerData: WriterWorkerData = { path, limits, ...(hooks.publish === undefined ? {} : { publish: hooks.publish }) };
+  static start(path: string, limits: WriteLimits, initial: WriteCounters, onError?: (message: string) => void): WriterThread {
+    const workerData: WriterWorkerData = { path, limits };
     // None of the process's own flags: a worker refuses many (--input-type, --expose-gc,
     // --max-old-space-size) and needs none.
     const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData, execArgv: [] });
-    return new WriterThread(worker, initial, hooks.onError, hooks.onLog);
+    return new WriterThread(worker, initial, onError);
   }
 
   submit(op: WriteOp, onCommitted?: (value: WriteValue) => void): Promise<WriteValue> {
@@ -136,7 +118,7 @@ export class WriterThread implements WritePath {
     }
   }
 
-  private settle(reply: { outcomes: WireOutcomes; counters: WriteCounters }): void {
+  private settle(reply: WriterBatchReply): void {
     const batch = this.posted.shift();
     this.mirror = reply.counters;
     if (batch !== undefined) {

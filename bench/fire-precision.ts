@@ -80,6 +80,12 @@ export interface FireResult {
   engineLateness?: { count: number; p50AtMostMs: number; p99AtMostMs: number; within10msPercent: number };
   /** cronplane only: share of one core its SQLite writer thread was busy over the window (part of CPU %). */
   writerBusyPercent?: number;
+  /**
+   * cronplane only: events waiting in its outbox for NATS just after the window. Fires can run
+   * on time while their events pile up (the publisher shares the event loop with them): about
+   * three events per fire, so more than 3 x tasks here means the events fell behind.
+   */
+  outboxAtEnd?: number;
 }
 
 const NAME_PREFIX = 'fp-';
@@ -196,6 +202,8 @@ interface ServiceMetrics {
   buckets: Map<number, number>;
   /** The SQLite writer thread's busy seconds so far. */
   writerBusySeconds: number | undefined;
+  /** Execution and task events waiting in the outbox for NATS. */
+  outboxEvents: number | undefined;
   at: number;
 }
 
@@ -207,7 +215,8 @@ async function scrapeServiceMetrics(metricsUrl: string): Promise<ServiceMetrics>
     buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]) * 1000, Number(m[2]));
   }
   const busy = /^cronplane_store_writer_busy_seconds_total ([0-9.e+-]+)/m.exec(text);
-  return { buckets, writerBusySeconds: busy === null ? undefined : Number(busy[1]), at: performance.now() };
+  const outbox = /^cronplane_outbox_events ([0-9.e+-]+)/m.exec(text);
+  return { buckets, writerBusySeconds: busy === null ? undefined : Number(busy[1]), outboxEvents: outbox === null ? undefined : Number(outbox[1]), at: performance.now() };
 }
 
 /** Share of one core the writer thread was busy between two scrapes. */
@@ -387,9 +396,11 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
       profile,
       engineLateness: metricsBefore !== undefined && metricsAfter !== undefined ? engineLatenessOf(metricsBefore.buckets, metricsAfter.buckets) : undefined,
       writerBusyPercent: metricsBefore !== undefined && metricsAfter !== undefined ? writerBusyPercent(metricsBefore, metricsAfter) : undefined,
+      outboxAtEnd: metricsAfter?.outboxEvents,
     };
     log(`fire-precision: ${system}: p50 ${fmt(result.lateness.p50)} ms, p99 ${fmt(result.lateness.p99)} ms, max ${fmt(result.lateness.max)} ms, missed ${result.missed}, doubled ${result.doubled}, cpu ${fmt(result.cpuPercent)}%`
       + (result.writerBusyPercent === undefined ? '' : ` (writer thread ${fmt(result.writerBusyPercent)}%)`)
+      + (result.outboxAtEnd === undefined ? '' : `, ${fmt(result.outboxAtEnd)} events waiting for NATS`)
       + (result.engineLateness === undefined ? '' : `; in-engine p50 <= ${result.engineLateness.p50AtMostMs} ms, p99 <= ${result.engineLateness.p99AtMostMs} ms, ${fmt(result.engineLateness.within10msPercent)}% within 10 ms`));
     return result;
   } finally {
@@ -400,7 +411,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
 
 export function fireTable(results: FireResult[]): string {
   return formatTable(
-    ['system', 'tasks', 'fires expected', 'received', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'doubled', 'CPU %', 'of it writer %', '+redis CPU %', 'RSS MiB', 'others CPU %', 'in-engine p99 ms'],
+    ['system', 'tasks', 'fires expected', 'received', 'p50 ms', 'p99 ms', 'max ms', 'missed', 'doubled', 'CPU %', 'of it writer %', '+redis CPU %', 'RSS MiB', 'others CPU %', 'in-engine p99 ms', 'events waiting'],
     results.map((r) => [
       r.system,
       fmt(r.tasks),
@@ -417,6 +428,7 @@ export function fireTable(results: FireResult[]): string {
       fmt(r.rssMiB),
       fmt(r.otherCpuPercent),
       r.engineLateness === undefined ? '' : `<= ${r.engineLateness.p99AtMostMs}`,
+      r.outboxAtEnd === undefined ? '' : fmt(r.outboxAtEnd),
     ]),
   );
 }

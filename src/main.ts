@@ -5,6 +5,7 @@ import { redactConfig, type Config } from './config/config.js';
 import { systemClock, type Clock } from './engine/clock.js';
 import { ControlPlane } from './engine/control-plane.js';
 import { Engine } from './engine/engine.js';
+import type { EventsStreamSettings } from './events/events-stream.js';
 import { NatsConnectionManager } from './events/nats-connection.js';
 import { OutboxPublisher } from './events/outbox-publisher.js';
 import { protoJsonEncoders } from './events/event-encoding.js';
@@ -14,7 +15,7 @@ import { startGrpcServer } from './grpc/grpc-server.js';
 import { transportSecurity } from './grpc/transport-security.js';
 import { logExecutionEvent } from './observability/execution-log.js';
 import { startHttpEndpoint } from './observability/http-endpoint.js';
-import { createLogger } from './observability/logger.js';
+import { createLogger, relogLine } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { countTasksByState } from './observability/task-state-counts.js';
 import { rendezvousPlacement } from './engine/placement.js';
@@ -34,14 +35,37 @@ export interface Service {
 
 /** How long the start waits for the first NATS connection attempt before the engine fires anyway. */
 const NATS_START_WAIT_MS = 2_000;
+/** How long a stop waits for the outbox to reach NATS. */
+const OUTBOX_DRAIN_MS = 5_000;
+
+/** Where and how events are published, wherever the publisher runs. */
+function eventsSettings(config: Config): { subjectPrefix: string; source: string; stream?: EventsStreamSettings } {
+  return {
+    subjectPrefix: config.subjectPrefix,
+    source: `/cronplane/${config.nodeName}`,
+    ...(config.events.stream === undefined ? {} : {
+      stream: { name: config.events.stream, subjectPrefix: config.subjectPrefix, maxAgeMs: config.events.maxAgeMs, replicas: config.jetstreamReplicas },
+    }),
+  };
+}
 
 /** The store of the configured kind; the jetstream store needs NATS, so it waits for it. */
 async function openStore(config: Config, nats: NatsConnectionManager, log: Logger): Promise<Store> {
   if (config.store.kind === 'sqlite') {
+    const outboxLog = log.child({ component: 'outbox' });
     return SqliteStore.open(config.store.path, {
       historyPerTask: config.historyPerTask,
       outboxLimit: config.outboxLimit,
       onWriterError: (message) => log.error({ err: message }, 'sqlite store: the writer thread failed; writes fail until restart'),
+      // Events go to NATS from a thread of their own, on a connection of its own (a file store).
+      publishEvents: {
+        ...eventsSettings(config),
+        nats: { ...config.nats, name: `cronplane-${config.nodeName}-events` },
+        logLevel: log.level,
+        drainMs: OUTBOX_DRAIN_MS,
+      },
+      onPublisherLog: (line) => relogLine(outboxLog, line),
+      onPublisherError: (message) => outboxLog.error({ err: message }, 'events publisher failed'),
     });
   }
   let nc = nats.current();
@@ -82,18 +106,16 @@ export async function startService(config: Config, options: { clock?: Clock; log
   const store = await openStore(config, nats, log);
   const replicated = store instanceof JetStreamStore ? store : undefined;
   const hub = new WatchHub(store, config.watchBuffer);
-  // With the jetstream store, publishing is the write: there is no outbox to drain.
-  const publisher = replicated !== undefined ? undefined : new OutboxPublisher({
+  // With the jetstream store, publishing is the write: there is no outbox to drain. A file
+  // store publishes its own from a thread; an in-memory one is published from here.
+  const recording = replicated === undefined;
+  const publisher = !recording || (store instanceof SqliteStore && store.publishesEvents) ? undefined : new OutboxPublisher({
     store,
     connection: () => nats.current(),
     encode: protoJsonEncoders,
-    subjectPrefix: config.subjectPrefix,
-    source: `/cronplane/${config.nodeName}`,
+    ...eventsSettings(config),
     log: log.child({ component: 'outbox' }),
     outboxLimit: config.outboxLimit,
-    ...(config.events.stream === undefined ? {} : {
-      stream: { name: config.events.stream, subjectPrefix: config.subjectPrefix, maxAgeMs: config.events.maxAgeMs, replicas: config.jetstreamReplicas },
-    }),
   });
   if (publisher !== undefined) nats.onConnect(() => publisher.kick());
 
@@ -105,9 +127,9 @@ export async function startService(config: Config, options: { clock?: Clock; log
     onEvent: (event) => {
       logExecutionEvent(log, event);
       metrics.observe(event);
-      if (publisher !== undefined) {
+      if (recording) {
         hub.publish(event);
-        publisher.kick();
+        publisher?.kick();
       }
     },
     onError: (err, context) => log.error({ err, context }, 'engine error'),
@@ -158,6 +180,7 @@ export async function startService(config: Config, options: { clock?: Clock; log
       metrics.natsConnected.set(nats.isConnected() ? 1 : 0);
       metrics.setTaskCounts(await countTasksByState(store));
       metrics.setStoreWriterBusy(store.writerBusySeconds?.());
+      metrics.setPublisherBusy(store.publisherBusySeconds?.());
     },
   });
   log.info({ grpc: `${config.grpcAddr.replace(/:\d+$/, '')}:${grpc.port}`, http: http.port, ...security.summary }, 'cronplane serving');
@@ -169,8 +192,8 @@ export async function startService(config: Config, options: { clock?: Clock; log
       hub.closeAll();
       await grpc.shutdown(5_000);
       await engine.stop(config.shutdownGraceMs);
-      await publisher?.stop(5_000);
-      await store.close();
+      await publisher?.stop(OUTBOX_DRAIN_MS);
+      await store.close(); // a store that publishes drains its outbox first, as above
       await nats.close();
       await http.close();
       log.info('stopped');

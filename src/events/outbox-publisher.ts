@@ -13,8 +13,11 @@ export interface EventEncoders {
   task(event: TaskEvent): Uint8Array;
 }
 
+/** What the publisher reads and acks: the store's outboxes (the Store itself, or the writer thread's view of them). */
+export type OutboxSource = Pick<Store, 'pendingOutbox' | 'outboxSize' | 'ackOutbox' | 'droppedOutboxEvents' | 'pendingTaskOutbox' | 'ackTaskOutbox'>;
+
 export interface OutboxPublisherOptions {
-  store: Store;
+  store: OutboxSource;
   connection: () => NatsConnection | undefined;
   encode: EventEncoders;
   subjectPrefix: string;

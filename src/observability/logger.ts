@@ -13,3 +13,21 @@ export function createLogger(level: string, node: string): Logger {
     formatters: { level: (label) => ({ level: label }) },
   });
 }
+
+/**
+ * Log a line that another thread's pino wrote (the writer thread's publisher) through `log`,
+ * so it gets this logger's bindings, time, level format and redaction like any other line.
+ */
+export function relogLine(log: Logger, line: string): void {
+  let fields: Record<string, unknown>;
+  try {
+    fields = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    log.warn({ line }, 'unreadable log line from a worker thread');
+    return;
+  }
+  const { level, msg, ...rest } = fields;
+  const label = typeof level === 'number' ? log.levels.labels[level] : undefined;
+  const method = label === 'fatal' || label === 'error' || label === 'warn' || label === 'info' || label === 'debug' || label === 'trace' ? label : 'info';
+  log[method](rest, typeof msg === 'string' ? msg : '');
+}

@@ -40,12 +40,11 @@ export class Metrics {
   readonly natsConnected = new Gauge({ name: 'cronplane_nats_connected', help: '1 while connected to NATS', registers: [this.registry] });
   readonly tasks = new Gauge({ name: 'cronplane_tasks', help: 'Tasks by state (ENABLED, PAUSED)', labelNames: ['state'], registers: [this.registry] });
   /** Set from the store at scrape time (setStoreWriterBusy). */
-  readonly storeWriterBusy = new Counter({
-    name: 'cronplane_store_writer_busy_seconds_total',
-    help: 'Time the store\'s writer thread spent writing; its rate is the share of one core it uses (near 1: writes are the bottleneck)',
-    registers: [this.registry],
-  });
-  private storeWriterBusySeen = 0;
+  readonly storeWriterBusy = new ThreadBusy(this.registry, 'cronplane_store_writer_busy_seconds_total',
+    'Time the store\'s writer thread spent writing; its rate is the share of one core it uses (near 1: writes are the bottleneck)');
+  /** Set from the store at scrape time (setPublisherBusy). */
+  readonly publisherBusy = new ThreadBusy(this.registry, 'cronplane_events_publisher_busy_seconds_total',
+    'Time the events publisher thread spent publishing; its rate is the share of one core it uses (near 1: events fall behind)');
   readonly rpcs = new Counter({ name: 'cronplane_rpc_total', help: 'SchedulerService RPCs by method and status code', labelNames: ['method', 'code'], registers: [this.registry] });
   readonly rpcDuration = new Histogram({
     name: 'cronplane_rpc_duration_seconds',
@@ -105,9 +104,12 @@ export class Metrics {
 
   /** The store's writer thread's busy seconds so far (counted up to it; nothing without such a thread). */
   setStoreWriterBusy(seconds: number | undefined): void {
-    if (seconds === undefined || seconds <= this.storeWriterBusySeen) return;
-    this.storeWriterBusy.inc(seconds - this.storeWriterBusySeen);
-    this.storeWriterBusySeen = seconds;
+    this.storeWriterBusy.countUpTo(seconds);
+  }
+
+  /** The events publisher thread's busy seconds so far (nothing without such a thread). */
+  setPublisherBusy(seconds: number | undefined): void {
+    this.publisherBusy.countUpTo(seconds);
   }
 
   /** Tasks by state; undefined (too many to count cheaply) removes the series rather than lie. */
@@ -118,5 +120,21 @@ export class Metrics {
     }
     this.tasks.set({ state: 'ENABLED' }, counts.ENABLED);
     this.tasks.set({ state: 'PAUSED' }, counts.PAUSED);
+  }
+}
+
+/** A thread's busy seconds as a counter, read from the thread's own total at scrape time. */
+class ThreadBusy {
+  private readonly counter: Counter;
+  private seen = 0;
+
+  constructor(registry: Registry, name: string, help: string) {
+    this.counter = new Counter({ name, help, registers: [registry] });
+  }
+
+  countUpTo(seconds: number | undefined): void {
+    if (seconds === undefined || seconds <= this.seen) return;
+    this.counter.inc(seconds - this.seen);
+    this.seen = seconds;
   }
 }

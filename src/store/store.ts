@@ -48,6 +48,8 @@ export interface Store {
   healthy?(): boolean;
   /** Busy time of a thread that does the store's writes (its utilisation is their headroom). */
   writerBusySeconds?(): number | undefined;
+  /** Busy time of a thread that publishes the store's outboxes. */
+  publisherBusySeconds?(): number | undefined;
 
   /**
    * Record an execution change and its event in one transaction: upsert the execution,

@@ -131,7 +131,7 @@ const aborts: AbortController[] = [];
 
 /**
  * A TCP hop between the service and NATS that the test can break: refuse connections
- * (`down`), and cut the next connection after it has carried `cutAfterBytes` from the service,
+ * (`down`), and cut the first connection that carries `cutAfterBytes` from the service,
  * in the middle of whatever the service was sending (batches published, flushes not answered).
  */
 class CuttableProxy {
@@ -169,12 +169,14 @@ class CuttableProxy {
     }
     const upstream = tcpConnect(port, host);
     this.sockets.add(client).add(upstream);
+    // Every connection made while a cut is armed carries the limit (the service's events have
+    // a connection of their own, beside the actions'); the first to reach it is cut, once.
     const limit = this.cutAfterBytes;
-    this.cutAfterBytes = undefined;
     let carried = 0;
     const cut = () => { client.destroy(); upstream.destroy(); };
     client.on('data', (chunk: Buffer) => {
-      if (limit !== undefined && carried + chunk.length > limit) {
+      if (limit !== undefined && this.cutAfterBytes !== undefined && carried + chunk.length > limit) {
+        this.cutAfterBytes = undefined;
         // the part up to the limit goes through, the rest never arrives
         upstream.write(chunk.subarray(0, limit - carried), () => { this.cuts++; cut(); });
         carried = limit;

@@ -83,6 +83,10 @@ describe('/metrics, /healthz and /readyz of a running service', () => {
     const busy1 = sample(first, 'cronplane_store_writer_busy_seconds_total')!;
     assert.ok(busy1 > 0, `writer busy ${busy1} s`);
     assert.ok(sample(second, 'cronplane_store_writer_busy_seconds_total')! > busy1);
+    // Its events went to NATS from the publisher thread.
+    const published1 = sample(first, 'cronplane_events_publisher_busy_seconds_total')!;
+    assert.ok(published1 > 0, `publisher busy ${published1} s`);
+    assert.ok(sample(second, 'cronplane_events_publisher_busy_seconds_total')! > published1);
 
     await h.client.runTask({ name: 'idle' });
     await eventually(async () => ((sample(await scrape(), 'cronplane_fires_total', { trigger: 'MANUAL' }) ?? 0) === 1 ? true : undefined), 3_000, 'a manual fire');

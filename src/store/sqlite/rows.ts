@@ -1,7 +1,8 @@
 import type { Attempt, Execution, ExecutionEvent } from '../../domain/execution.js';
 import type { ActionSpec, Task } from '../../domain/task.js';
 import { base64ToBytes, bytesToBase64 } from './base64.js';
-import type { TaskRow } from './statements.js';
+import type { TaskEvent } from '../../domain/task-event.js';
+import type { TaskEventRow, TaskRow } from './statements.js';
 
 /*
  * Domain objects <-> the JSON kept in the `json` columns. Both directions name every field, so
@@ -274,4 +275,8 @@ export function executionFromJson(json: string): Execution {
 /** A stored event as the domain sees it. */
 export function eventFromRow(row: EventRow): ExecutionEvent {
   return { sequence: row.sequence, id: row.id, time: row.time, execution: executionFromJson(row.execution) };
+}
+
+export function taskEventFromRow(row: TaskEventRow): TaskEvent {
+  return { sequence: row.sequence, id: row.id, time: row.time, change: row.change, task: taskFromJson(row.task) };
 }

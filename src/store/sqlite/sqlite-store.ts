@@ -10,11 +10,13 @@ import { listExecutionsSql } from './list-executions-sql.js';
 import { listTasksSql } from './list-tasks-sql.js';
 import { openDatabase } from './open-database.js';
 import { decodeExecutionPageKey, encodeExecutionPageKey } from './page-key.js';
-import { eventFromRow, executionFromJson, taskFromJson, taskFromRow, type EventRow } from './rows.js';
+import { outboxHead, forgetPublished } from './outbox-head.js';
+import { eventFromRow, executionFromJson, taskEventFromRow, taskFromRow, type EventRow } from './rows.js';
 import { readCounters, type WriteLimits } from './sqlite-writes.js';
 import { StatementCache } from './statement-cache.js';
-import { EVENT_COLUMNS, TASK_COLUMNS, TASK_PLAN_COLUMNS, executionRow, taskPlanFromRow, type TaskPlanRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
+import { EVENTS_AFTER_SQL, PENDING_TASK_EVENTS_SQL, TASK_COLUMNS, TASK_PLAN_COLUMNS, executionRow, taskPlanFromRow, type TaskPlanRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
 import { InThreadWritePath, type WritePath } from './write-path.js';
+import type { PublishSettings } from './publisher-wire.js';
 import { WriterThread } from './writer-thread.js';
 
 /** Tuning of a SqliteStore; the defaults suit a single node with up to ~1M tasks. */
@@ -37,6 +39,15 @@ export interface SqliteStoreOptions {
   writerThread?: boolean;
   /** Told when the writer thread of a file store fails (its writes then fail UNAVAILABLE). */
   onWriterError?: (message: string) => void;
+  /**
+   * Publish the outboxes to NATS from a thread of their own (publisher-worker.ts), so the event
+   * loop does none of it; `publishesEvents` says whether it does (not for in-thread writes,
+   * whose owner publishes with an OutboxPublisher of its own). Its log lines go to
+   * `onPublisherLog`, its failure to `onPublisherError`.
+   */
+  publishEvents?: PublishSettings;
+  onPublisherLog?: (line: string) => void;
+  onPublisherError?: (message: string) => void;
 }
 
 /**
@@ -68,13 +79,9 @@ function readStatements(db: Database.Database) {
       SELECT task_name AS name, MAX(scheduled_time) AS t FROM executions WHERE ${CLAIMS_OCCURRENCE_SQL} GROUP BY task_name`),
     lastExecution: db.prepare<[string], JsonRow>(`
       SELECT json FROM executions WHERE task_name = ? ORDER BY scheduled_time DESC, seq DESC LIMIT 1`),
-    eventsAfter: db.prepare<[number, number], EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?`,
-    ),
+    eventsAfter: db.prepare<[number, number], EventRow>(EVENTS_AFTER_SQL),
     lastSequence: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
-    pendingTaskEvents: db.prepare<[number], TaskEventRow>(
-      'SELECT sequence, id, change, time, task FROM task_events ORDER BY sequence LIMIT ?',
-    ),
+    pendingTaskEvents: db.prepare<[number], TaskEventRow>(PENDING_TASK_EVENTS_SQL),
   };
 }
 
@@ -114,6 +121,8 @@ export class SqliteStore implements Store {
   private constructor(
     private readonly db: Database.Database,
     private readonly writes: WritePath,
+    /** A thread of the store publishes the outboxes (SqliteStoreOptions.publishEvents). */
+    readonly publishesEvents: boolean,
   ) {
     this.statements = readStatements(db);
     this.dynamic = new StatementCache(db);
@@ -132,10 +141,14 @@ export class SqliteStore implements Store {
     const db = openDatabase(path);
     try {
       const inMemory = path === '' || path === ':memory:';
-      const writes = inMemory || options.writerThread === false
-        ? new InThreadWritePath(db, limits)
-        : WriterThread.start(path, limits, readCounters(db), options.onWriterError);
-      return new SqliteStore(db, writes);
+      if (inMemory || options.writerThread === false) return new SqliteStore(db, new InThreadWritePath(db, limits), false);
+      const writes = WriterThread.start(path, limits, readCounters(db), {
+        ...(options.onWriterError === undefined ? {} : { onError: options.onWriterError }),
+        ...(options.publishEvents === undefined ? {} : { publish: options.publishEvents }),
+        ...(options.onPublisherLog === undefined ? {} : { onPublisherLog: options.onPublisherLog }),
+        ...(options.onPublisherError === undefined ? {} : { onPublisherError: options.onPublisherError }),
+      });
+      return new SqliteStore(db, writes, options.publishEvents !== undefined);
     } catch (error) {
       db.close();
       throw error;
@@ -221,7 +234,7 @@ export class SqliteStore implements Store {
     await this.writes.submit({ op: 'recordExecution', row, event, claim: options?.claim === true }, (sequence) => {
       if (sequence === undefined) return;
       stored = { sequence, id: event.id, time: event.time, execution };
-      if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(sequence, stored);
+      this.keepForOutbox(stored);
     });
     return stored;
   }
@@ -242,9 +255,14 @@ export class SqliteStore implements Store {
         { sequence: sequence - 1, id: first.event.id, time: first.event.time, execution: first.execution },
         { sequence, id: then.event.id, time: then.event.time, execution: then.execution },
       ];
-      for (const event of stored) if (this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(event.sequence, event);
+      for (const event of stored) this.keepForOutbox(event);
     });
     return stored;
+  }
+
+  /** Nothing is kept when the publisher thread publishes: then nothing here would ack it. */
+  private keepForOutbox(event: ExecutionEvent): void {
+    if (!this.publishesEvents && this.recent.size < RECENT_EVENTS_LIMIT) this.recent.set(event.sequence, event);
   }
 
   /**
@@ -343,17 +361,7 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     const { published, lastSequence } = this.writes.counters();
     const after = afterSequence === undefined ? published : Math.max(published, afterSequence);
-    const wanted = rowLimit(limit);
-    // Sequences are handed out one by one by the one writer, so a run of consecutive cached
-    // sequences right after `after` is exactly what the file holds there.
-    const events: ExecutionEvent[] = [];
-    for (let next = this.recent.get(after + 1); next !== undefined && events.length < wanted; next = this.recent.get(next.sequence + 1)) {
-      events.push(next);
-    }
-    const from = events.length === 0 ? after : events[events.length - 1]!.sequence;
-    // Past the cached run: events recorded before a restart, or beyond the cache's bound.
-    if (events.length === wanted || from >= lastSequence) return events;
-    return events.concat(this.statements.eventsAfter.all(from, wanted - events.length).map(eventFromRow));
+    return outboxHead(this.recent, after, rowLimit(limit), lastSequence, (from, n) => this.statements.eventsAfter.all(from, n).map(eventFromRow));
   }
 
   /** Both outboxes: execution events and task events waiting for NATS. */
@@ -368,11 +376,7 @@ export class SqliteStore implements Store {
     this.ensureOpen();
     if (sequences.length === 0) return;
     await this.writes.submit({ op: 'ackOutbox', sequences });
-    const { published } = this.writes.counters();
-    for (const sequence of this.recent.keys()) {
-      if (sequence > published) break;
-      this.recent.delete(sequence);
-    }
+    forgetPublished(this.recent, this.writes.counters().published);
   }
 
   async droppedOutboxEvents(): Promise<number> {
@@ -382,13 +386,7 @@ export class SqliteStore implements Store {
   async pendingTaskOutbox(limit: number): Promise<TaskEvent[]> {
     this.ensureOpen();
     if (this.writes.counters().taskOutboxCount === 0) return []; // the publisher asks every round
-    return this.statements.pendingTaskEvents.all(rowLimit(limit)).map((row) => ({
-      sequence: row.sequence,
-      id: row.id,
-      time: row.time,
-      change: row.change,
-      task: taskFromJson(row.task),
-    }));
+    return this.statements.pendingTaskEvents.all(rowLimit(limit)).map(taskEventFromRow);
   }
 
   async ackTaskOutbox(sequences: number[]): Promise<void> {
@@ -402,6 +400,10 @@ export class SqliteStore implements Store {
 
   writerBusySeconds(): number | undefined {
     return this.writes.busySeconds();
+  }
+
+  publisherBusySeconds(): number | undefined {
+    return this.writes instanceof WriterThread ? this.writes.publisherBusySeconds() : undefined;
   }
 
   /** Idempotent; every other method rejects with UnavailableError afterwards. */

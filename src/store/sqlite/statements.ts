@@ -103,6 +103,11 @@ export interface ExecutionKeyRow extends JsonRow {
 
 export const EVENT_COLUMNS = 'sequence, id, time, execution';
 
+/** Kept events after a sequence, ascending: replay, and the outbox past what is in memory. */
+export const EVENTS_AFTER_SQL = `SELECT ${EVENT_COLUMNS} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?`;
+/** The task events' outbox, oldest first. */
+export const PENDING_TASK_EVENTS_SQL = 'SELECT sequence, id, change, time, task FROM task_events ORDER BY sequence LIMIT ?';
+
 export function taskParams(task: Task): TaskParams {
   return {
     name: task.name,

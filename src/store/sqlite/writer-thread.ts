@@ -1,18 +1,33 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { UnavailableError } from '../../domain/errors.js';
 import type { WriteCounters, WriteLimits, WriteOp, WriteValue } from './sqlite-writes.js';
 import type { WritePath } from './write-path.js';
 import { settleWrites, type PendingWrite } from './write-batch.js';
 import { decodeOutcomes, encodeWriteOps, type WireOutcomes } from './writer-wire.js';
+import { PublisherThread } from './publisher-thread.js';
+import type { PublishSettings } from './publisher-wire.js';
 
 export interface WriterWorkerData {
   path: string;
   limits: WriteLimits;
+  /** The channel to the publisher thread, when there is one (transferred). */
+  publisher?: MessagePort;
 }
 
-export interface WriterBatchReply {
-  outcomes: WireOutcomes;
-  counters: WriteCounters;
+/** What the writer thread posts: a batch's reply (in the order batches were posted), or the counts after a publisher's ack. */
+export type WriterMessage =
+  | { kind: 'batch'; outcomes: WireOutcomes; counters: WriteCounters }
+  | { kind: 'counters'; counters: WriteCounters };
+
+export interface WriterThreadHooks {
+  /** Told when the thread fails (its writes then fail UNAVAILABLE). */
+  onError?: (message: string) => void;
+  /** Publish the outboxes from a thread of their own (publisher-worker.ts). */
+  publish?: PublishSettings;
+  /** Each log line (pino's JSON) of the publisher thread. */
+  onPublisherLog?: (line: string) => void;
+  /** Told when the publisher thread fails (events then wait in the outbox). */
+  onPublisherError?: (message: string) => void;
 }
 
 /** Writes per message (and per transaction on the writer thread). */
@@ -40,8 +55,12 @@ export class WriterThread implements WritePath {
     private readonly worker: Worker,
     private mirror: WriteCounters,
     onError: ((message: string) => void) | undefined,
+    private readonly publisher: PublisherThread | undefined,
   ) {
-    worker.on('message', (reply: WriterBatchReply) => this.settle(reply));
+    worker.on('message', (message: WriterMessage) => {
+      if (message.kind === 'batch') this.settle(message);
+      else this.mirror = message.counters;
+    });
     worker.on('error', (error) => {
       onError?.(`sqlite writer thread failed: ${error.message}`);
       this.fail(new UnavailableError(`the sqlite writer thread failed: ${error.message}`));
@@ -61,12 +80,20 @@ export class WriterThread implements WritePath {
   }
 
   /** `initial`: the counts as the file has them now (the writer starts from the same file). */
-  static start(path: string, limits: WriteLimits, initial: WriteCounters, onError?: (message: string) => void): WriterThread {
-    const workerData: WriterWorkerData = { path, limits };
+  static start(path: string, limits: WriteLimits, initial: WriteCounters, hooks: WriterThreadHooks = {}): WriterThread {
+    // The two threads talk over a channel of their own: committed events one way, acks the other.
+    const channel = hooks.publish === undefined ? undefined : new MessageChannel();
+    const workerData: WriterWorkerData = { path, limits, ...(channel === undefined ? {} : { publisher: channel.port1 }) };
     // None of the process's own flags: a worker refuses many (--input-type, --expose-gc,
     // --max-old-space-size) and needs none.
-    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData, execArgv: [] });
-    return new WriterThread(worker, initial, onError);
+    const worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData, transferList: channel === undefined ? [] : [channel.port1], execArgv: [] });
+    const publisher = channel === undefined
+      ? undefined
+      : PublisherThread.start({ path, settings: hooks.publish!, outboxLimit: limits.outboxLimit, counters: initial }, channel.port2, {
+        ...(hooks.onPublisherLog === undefined ? {} : { onLog: hooks.onPublisherLog }),
+        ...(hooks.onPublisherError === undefined ? {} : { onError: hooks.onPublisherError }),
+      });
+    return new WriterThread(worker, initial, hooks.onError, publisher);
   }
 
   submit(op: WriteOp, onCommitted?: (value: WriteValue) => void): Promise<WriteValue> {
@@ -95,9 +122,16 @@ export class WriterThread implements WritePath {
     return this.worker.performance.eventLoopUtilization().active / 1000;
   }
 
+  /** The publisher thread's busy time so far, when there is one. */
+  publisherBusySeconds(): number | undefined {
+    return this.publisher?.busySeconds();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.post();
+    // First the publisher, whose drain needs the writer for what was just posted and for its acks.
+    await this.publisher?.close();
     this.closed = true;
     if (this.failure === undefined) {
       // Every posted batch is answered before the thread reads 'close'.
@@ -118,7 +152,7 @@ export class WriterThread implements WritePath {
     }
   }
 
-  private settle(reply: WriterBatchReply): void {
+  private settle(reply: { outcomes: WireOutcomes; counters: WriteCounters }): void {
     const batch = this.posted.shift();
     this.mirror = reply.counters;
     if (batch !== undefined) {

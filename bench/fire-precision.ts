@@ -82,7 +82,7 @@ export interface FireResult {
   writerBusyPercent?: number;
   /**
    * cronplane only: events waiting in its outbox for NATS just after the window. Fires can run
-   * on time while their events pile up (the publisher shares the event loop with them): about
+   * on time while their events pile up (publishing competes with them for the cores): about
    * three events per fire, so more than 3 x tasks here means the events fell behind.
    */
   outboxAtEnd?: number;

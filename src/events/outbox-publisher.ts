@@ -13,7 +13,7 @@ export interface EventEncoders {
   task(event: TaskEvent): Uint8Array;
 }
 
-/** What the publisher reads and acks: the store's outboxes (the Store itself, or the writer thread's view of them). */
+/** What the publisher reads and acks: the store's outboxes (the Store itself, or the publisher thread's view of them, fed by the writer thread). */
 export type OutboxSource = Pick<Store, 'pendingOutbox' | 'outboxSize' | 'ackOutbox' | 'droppedOutboxEvents' | 'pendingTaskOutbox' | 'ackTaskOutbox'>;
 
 export interface OutboxPublisherOptions {

@@ -15,7 +15,7 @@ export function createLogger(level: string, node: string): Logger {
 }
 
 /**
- * Log a line that another thread's pino wrote (the writer thread's publisher) through `log`,
+ * Log a line that another thread's pino wrote (the store's publisher thread) through `log`,
  * so it gets this logger's bindings, time, level format and redaction like any other line.
  */
 export function relogLine(log: Logger, line: string): void {

@@ -44,7 +44,7 @@ export interface Store {
    * serialises it with its own read-modify-writes of the task (the engine's task lock).
    */
   addRunCount?(name: string): Promise<void>;
-  /** False once the store can take no more writes until the process restarts. Optional: true. */
+  /** False once the store can take no more writes, or publish no more events, until the process restarts. Optional: true. */
   healthy?(): boolean;
   /** Busy time of a thread that does the store's writes (its utilisation is their headroom). */
   writerBusySeconds?(): number | undefined;

@@ -16,7 +16,7 @@ import { connectWhenUp, NatsServerProcess } from '../helpers/nats-server.js';
  * fed by the writer thread: real nats-server processes, real files, the event loop only records.
  */
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);
-const PREFIX = 'wpub';
+const PREFIX = 'pubthread';
 
 function execution(i: number, state: Execution['state'] = 'PENDING'): Execution {
   return { ...pendingExecution({ id: `exec-${i}`, taskName: `task-${i % 7}`, scheduledTime: T0 + i * 1000 }), state };
@@ -56,6 +56,7 @@ test('the publisher thread publishes what the writer thread commits, in sequence
     assert.equal(store.publishesEvents, true);
     const { got } = collect(nc);
     await nc.flush();
+    const busyBefore = store.publisherBusySeconds() ?? 0;
     const writes: Array<Promise<unknown>> = [];
     for (let i = 0; i < 2000; i++) writes.push(store.recordExecution(execution(i), { id: `ev-${i}`, time: T0 + i }, { claim: true }));
     // A start and its end in one write: two events, consecutive sequences.
@@ -71,7 +72,7 @@ test('the publisher thread publishes what the writer thread commits, in sequence
     // The acks reach the event loop's counts without a write of its own.
     await eventually(async () => (await store.outboxSize()) === 0, 5_000, 'the outbox acked');
     assert.ok(lines.some((l) => /"msg":"nats connected"/.test(l)), `the thread's log lines reach the store's owner: ${lines.join('')}`);
-    assert.ok((store.publisherBusySeconds() ?? 0) > 0, 'the publishing happened on the publisher thread');
+    assert.ok((store.publisherBusySeconds() ?? 0) > busyBefore, 'the publishing happened on the publisher thread');
   } finally {
     await store.close();
     await nc.close();
@@ -124,19 +125,28 @@ test('with NATS away the events wait in the file; recorded before a restart or a
 
 test('closing the store publishes what is still in the outbox before the thread exits', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cronplane-publisher-thread-'));
+  const file = join(dir, 'cronplane.db');
   const server = await NatsServerProcess.start(await freePort());
   const nc = await connectWhenUp(server.url);
   try {
+    // Recorded with no publisher: 5,000 events wait in the file.
+    const recording = SqliteStore.open(file);
+    const writes: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 5000; i++) writes.push(recording.recordExecution(execution(i), { id: `ev-${i}`, time: T0 + i }, { claim: true }));
+    await Promise.all(writes);
+    await recording.close();
+
     const { got } = collect(nc);
     await nc.flush();
-    const store = SqliteStore.open(join(dir, 'cronplane.db'), { publishEvents: settings(server.url) });
-    const writes: Array<Promise<unknown>> = [];
-    for (let i = 0; i < 5000; i++) writes.push(store.recordExecution(execution(i), { id: `ev-${i}`, time: T0 + i }, { claim: true }));
-    await Promise.all(writes);
+    // Closed as soon as it opened: its thread has not even connected yet, so every event goes
+    // out during the close (or the close is broken).
+    const store = SqliteStore.open(file, { publishEvents: settings(server.url) });
+    assert.equal(await store.outboxSize(), 5000);
     await store.close();
     await nc.flush();
-    assert.equal(got.length, 5000, 'every committed event reached NATS before close returned');
-    const reopened = SqliteStore.open(join(dir, 'cronplane.db'));
+    assert.equal(got.length, 5000, 'every waiting event reached NATS before close returned');
+    assert.deepEqual(got.map((g) => g.sequence), Array.from({ length: 5000 }, (_, i) => i + 1), 'in order');
+    const reopened = SqliteStore.open(file);
     try {
       assert.equal(await reopened.outboxSize(), 0, 'and was acked in the file');
     } finally {

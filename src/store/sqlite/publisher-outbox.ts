@@ -28,6 +28,8 @@ export class PublisherOutbox implements OutboxSource {
   private readonly pendingTaskEvents: Database.Statement<[number], TaskEventRow>;
   private readonly waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private nextId = 1;
+  /** The writer thread is gone: no ack can be taken (a message to a closed port is dropped silently). */
+  private writerGone = false;
 
   /** `onCommitted`: new events are waiting. */
   constructor(
@@ -52,6 +54,7 @@ export class PublisherOutbox implements OutboxSource {
     });
     // The writer thread is gone: nothing will answer.
     writer.once('close', () => {
+      this.writerGone = true;
       for (const waiter of this.waiting.values()) waiter.reject(new Error('the writer thread is gone'));
       this.waiting.clear();
     });
@@ -90,6 +93,7 @@ export class PublisherOutbox implements OutboxSource {
   }
 
   private ack(op: FromPublisher['op'], sequences: number[]): Promise<void> {
+    if (this.writerGone) return Promise.reject(new Error('the writer thread is gone'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });

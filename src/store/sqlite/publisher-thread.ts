@@ -3,6 +3,9 @@ import type { PublisherWorkerData } from './publisher-worker.js';
 import type { PublishSettings } from './publisher-wire.js';
 import type { WriteCounters } from './sqlite-writes.js';
 
+/** How long past its drain time a closing publisher thread may take to exit (its NATS close, say). */
+const CLOSE_MARGIN_MS = 3_000;
+
 /**
  * The event loop's handle on the publisher thread (publisher-worker.ts): it starts it with its
  * end of the channel to the writer thread, relays its log lines, and closes it (after the
@@ -10,17 +13,27 @@ import type { WriteCounters } from './sqlite-writes.js';
  */
 export class PublisherThread {
   private readonly exited: Promise<void>;
-  private closed = false;
+  private closing: Promise<void> | undefined;
+  private gone = false;
 
-  private constructor(private readonly worker: Worker, onError: ((message: string) => void) | undefined) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly drainMs: number,
+    onError: ((message: string) => void) | undefined,
+  ) {
+    let failed = false;
+    worker.on('error', (error) => {
+      failed = true;
+      onError?.(`the events publisher thread failed: ${error.message}; events wait in the outbox until a restart`);
+    });
     this.exited = new Promise((resolve) =>
       worker.once('exit', (code) => {
+        this.gone = true;
         // Events then wait in the outbox (in the file) until the next start publishes them.
-        if (!this.closed) onError?.(`the events publisher thread exited (code ${code}); events wait in the outbox until a restart`);
+        if (this.closing === undefined && !failed) onError?.(`the events publisher thread exited (code ${code}); events wait in the outbox until a restart`);
         resolve();
       }),
     );
-    worker.on('error', (error) => onError?.(`the events publisher thread failed: ${error.message}`));
     // Its connection and timers do not keep the process alive; close() waits for it.
     worker.unref();
   }
@@ -34,19 +47,34 @@ export class PublisherThread {
     // As for the writer thread: none of the process's own flags.
     const worker = new Worker(new URL('./publisher-worker.js', import.meta.url), { workerData, transferList: [writer], execArgv: [] });
     worker.on('message', (line: string) => hooks.onLog?.(line));
-    return new PublisherThread(worker, hooks.onError);
+    return new PublisherThread(worker, data.settings.drainMs, hooks.onError);
+  }
+
+  /** False once the thread is gone without being closed: events then wait until a restart. */
+  alive(): boolean {
+    return !this.gone || this.closing !== undefined;
   }
 
   busySeconds(): number {
     return this.worker.performance.eventLoopUtilization().active / 1000;
   }
 
-  /** Let it publish what it can within its drain time, then wait for it to exit. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.worker.ref();
-    this.worker.postMessage('close');
-    await this.exited;
+  /**
+   * Let it publish what it can within its drain time, then wait for it to exit; a thread that
+   * does not exit soon after (stuck on a writer thread that died, say) is terminated: what it
+   * did not ack stays in the outbox.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.gone) return;
+      this.worker.ref();
+      this.worker.postMessage('close');
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.drainMs + CLOSE_MARGIN_MS); });
+      if (await Promise.race([this.exited.then(() => false), stuck])) await this.worker.terminate();
+      clearTimeout(timer);
+      await this.exited;
+    })();
+    return this.closing;
   }
 }

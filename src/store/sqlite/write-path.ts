@@ -14,7 +14,7 @@ export interface WritePath {
   counters(): WriteCounters;
   /** Write what is queued, then let go of the writing connection. */
   close(): Promise<void>;
-  /** False once writes can only fail (the writer thread is gone). */
+  /** False once writes can only fail (the writer thread is gone), or events can no longer be published (the publisher thread is). */
   healthy(): boolean;
   /** The writer thread's busy time so far; undefined when writes run on the event loop. */
   busySeconds(): number | undefined;

@@ -49,6 +49,7 @@ export class WriterThread implements WritePath {
   private scheduled = false;
   private failure: Error | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly exited: Promise<void>;
 
   private constructor(
@@ -114,8 +115,9 @@ export class WriterThread implements WritePath {
     return this.mirror;
   }
 
+  /** Also false once the publisher thread is gone: events can no longer reach NATS until a restart. */
   healthy(): boolean {
-    return this.failure === undefined;
+    return this.failure === undefined && (this.publisher?.alive() ?? true);
   }
 
   busySeconds(): number {
@@ -127,18 +129,21 @@ export class WriterThread implements WritePath {
     return this.publisher?.busySeconds();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.post();
-    // First the publisher, whose drain needs the writer for what was just posted and for its acks.
-    await this.publisher?.close();
-    this.closed = true;
-    if (this.failure === undefined) {
-      // Every posted batch is answered before the thread reads 'close'.
-      this.worker.ref();
-      this.worker.postMessage('close');
-    }
-    await this.exited;
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.post();
+      // First the publisher, whose drain needs the writer for what was just posted and for its acks.
+      await this.publisher?.close();
+      this.post();
+      this.closed = true;
+      if (this.failure === undefined) {
+        // Every posted batch is answered before the thread reads 'close'.
+        this.worker.ref();
+        this.worker.postMessage('close');
+      }
+      await this.exited;
+    })();
+    return this.closing;
   }
 
   private post(): void {

@@ -30,20 +30,20 @@ port.on('message', (message: { ops: WireOp[] } | 'close') => {
     port.close();
     return;
   }
-  let outcomes: WriterBatchOutcomes;
+  let ops: WriteOp[];
+  let results: WriteOutcome[];
   try {
-    const ops = decodeWriteOps(message.ops);
-    const results = batch.run(ops);
-    if (publisher !== undefined) toPublisher({ kind: 'committed', rows: committedEvents(ops, results), counters: writes.counters() });
-    outcomes = encodeOutcomes(results);
+    ops = decodeWriteOps(message.ops);
+    results = batch.run(ops);
   } catch (error) {
     // The commit itself failed (disk full, I/O error): nothing of the batch was written.
-    outcomes = encodeFailedBatch(message.ops.length, error);
+    post({ kind: 'batch', outcomes: encodeFailedBatch(message.ops.length, error), counters: writes.counters() });
+    return;
   }
-  post({ kind: 'batch', outcomes, counters: writes.counters() });
+  post({ kind: 'batch', outcomes: encodeOutcomes(results), counters: writes.counters() });
+  // After the reply: the batch has committed whatever happens here.
+  if (publisher !== undefined) toPublisher({ kind: 'committed', rows: committedEvents(ops, results), counters: writes.counters() });
 });
-
-type WriterBatchOutcomes = ReturnType<typeof encodeOutcomes>;
 
 function toPublisher(message: ToPublisher): void {
   publisher!.postMessage(message);

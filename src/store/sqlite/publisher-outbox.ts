@@ -7,7 +7,7 @@ import { forgetPublished, outboxHead } from './outbox-head.js';
 import type { FromPublisher, ToPublisher } from './publisher-wire.js';
 import { eventFromRow, taskEventFromRow, type EventRow } from './rows.js';
 import type { WriteCounters } from './sqlite-writes.js';
-import { EVENTS_AFTER_SQL, PENDING_TASK_EVENTS_SQL, type TaskEventRow } from './statements.js';
+import { EVENTS_AFTER_SQL, PENDING_TASK_EVENTS_SQL, rowLimit, type TaskEventRow } from './statements.js';
 
 /**
  * Committed events kept for the publisher, undecoded: about 3 s of 10k fires/s, held only
@@ -65,8 +65,7 @@ export class PublisherOutbox implements OutboxSource {
     // Events dropped at the outbox limit are never acked: let go of them here.
     forgetPublished(this.kept, published);
     const after = afterSequence === undefined ? published : Math.max(published, afterSequence);
-    const wanted = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
-    return outboxHead(this.kept, after, wanted, lastSequence, (from, n) => this.eventsAfter.all(from, n)).map(eventFromRow);
+    return outboxHead(this.kept, after, rowLimit(limit), lastSequence, (from, n) => this.eventsAfter.all(from, n)).map(eventFromRow);
   }
 
   async outboxSize(): Promise<number> {
@@ -85,7 +84,7 @@ export class PublisherOutbox implements OutboxSource {
 
   async pendingTaskOutbox(limit: number): Promise<TaskEvent[]> {
     if (this.counts.taskOutboxCount === 0) return []; // the publisher asks every round
-    return this.pendingTaskEvents.all(Math.max(0, Math.floor(limit))).map(taskEventFromRow);
+    return this.pendingTaskEvents.all(rowLimit(limit)).map(taskEventFromRow);
   }
 
   async ackTaskOutbox(sequences: number[]): Promise<void> {

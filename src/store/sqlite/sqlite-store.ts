@@ -14,7 +14,7 @@ import { outboxHead, forgetPublished } from './outbox-head.js';
 import { eventFromRow, executionFromJson, taskEventFromRow, taskFromRow, type EventRow } from './rows.js';
 import { readCounters, type WriteLimits } from './sqlite-writes.js';
 import { StatementCache } from './statement-cache.js';
-import { EVENTS_AFTER_SQL, PENDING_TASK_EVENTS_SQL, TASK_COLUMNS, TASK_PLAN_COLUMNS, executionRow, taskPlanFromRow, type TaskPlanRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
+import { EVENTS_AFTER_SQL, PENDING_TASK_EVENTS_SQL, TASK_COLUMNS, rowLimit, TASK_PLAN_COLUMNS, executionRow, taskPlanFromRow, type TaskPlanRow, type ExecutionKeyRow, type JsonRow, type TaskEventRow, type TaskRow } from './statements.js';
 import { InThreadWritePath, type WritePath } from './write-path.js';
 import type { PublishSettings } from './publisher-wire.js';
 import { WriterThread } from './writer-thread.js';
@@ -88,11 +88,6 @@ function readStatements(db: Database.Database) {
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   return value;
-}
-
-/** SQLite's LIMIT treats a negative value as "no limit": never let one through. */
-function rowLimit(limit: number): number {
-  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
 }
 
 /** `(?, ?, ...)` for an IN list of `count` values (count >= 1). */

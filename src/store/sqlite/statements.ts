@@ -103,6 +103,11 @@ export interface ExecutionKeyRow extends JsonRow {
 
 export const EVENT_COLUMNS = 'sequence, id, time, execution';
 
+/** SQLite's LIMIT treats a negative value as "no limit": never let one through. */
+export function rowLimit(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0;
+}
+
 /** Kept events after a sequence, ascending: replay, and the outbox past what is in memory. */
 export const EVENTS_AFTER_SQL = `SELECT ${EVENT_COLUMNS} FROM events WHERE sequence > ? ORDER BY sequence LIMIT ?`;
 /** The task events' outbox, oldest first. */

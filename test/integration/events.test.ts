@@ -394,7 +394,7 @@ describe('events are never lost (issue 4)', () => {
     await sleep(killedAt + 10_000 - Date.now());
     await js.start();
     const restartedAt = Date.now();
-    await svc.waitForLine((l) => l.msg === 'nats reconnected' || (l.msg === 'nats connected' && Date.parse(String(l.time)) > killedAt), 10_000, 'the service reconnecting');
+    await svc.waitForLine((l) => l.component === 'nats' && (l.msg === 'nats reconnected' || (l.msg === 'nats connected' && Date.parse(String(l.time)) > killedAt)), 10_000, 'the service reconnecting');
     await eventually(async () => {
       const l = await svc.client.listExecutions({ taskName: 'tick', states: [ExecutionState.SUCCEEDED] });
       return l.executions.filter((e) => ms(e.startTime) >= restartedAt).length >= 2 ? true : undefined;
@@ -732,7 +732,7 @@ describe('events are never lost (issue 4)', () => {
     await Promise.all([ncUser.flush(), ncToken.flush()]);
 
     for (const [svc, events] of [[good, goodEvents], [token, tokenEvents]] as const) {
-      await svc.waitForLine((l) => l.msg === 'nats connected', 3_000, `${svc === good ? 'user' : 'token'} service connected`);
+      await svc.waitForLine((l) => l.component === 'nats' && l.msg === 'nats connected', 3_000, `${svc === good ? 'user' : 'token'} service connected`);
       await svc.client.createTask({ task: publishTask('authd', `${svc.prefix}.jobs.authd`, NEVER) });
       const id = (await svc.client.runTask({ name: 'authd' })).execution!.id;
       assert.equal(await finalState(svc, id), 'SUCCEEDED');
@@ -776,7 +776,8 @@ describe('events are never lost (issue 4)', () => {
     await js.kill();
     rmSync(js.options.storeDir, { recursive: true, force: true });
     await js.start();
-    await svc.waitForLine((l) => l.msg === 'nats reconnected', 10_000, "'nats reconnected'");
+    // The actions' connection (component nats), not the events' (component outbox): the run below needs it.
+    await svc.waitForLine((l) => l.component === 'nats' && l.msg === 'nats reconnected', 10_000, "'nats reconnected'");
     const id = (await svc.client.runTask({ name: 'phoenix' })).execution!.id;
     assert.equal(await finalState(svc, id), 'SUCCEEDED', 'the action itself publishes fine');
     try {

@@ -297,7 +297,10 @@ describe('cronplane serve as a child process', () => {
     natsServers.push(server);
     const { msgs: events, at: subscribedAt } = await subscribing;
 
-    const connected = await svc.waitForLine((l) => l.msg === 'nats connected' || l.msg === 'nats reconnected', 10_000, 'the service connecting to NATS');
+    const reconnect = (l: { msg?: unknown }) => l.msg === 'nats connected' || l.msg === 'nats reconnected';
+    await svc.waitForLine((l) => l.component === 'nats' && reconnect(l), 10_000, 'the service connecting to NATS');
+    // Events have a connection of their own (the publisher thread's): the held-back check below depends on when it came.
+    const connected = await svc.waitForLine((l) => l.connection === 'events' && reconnect(l), 10_000, 'the events connection');
     const succeeded = await eventually(async () => {
       const l = await svc.client.listExecutions({ taskName: 'offline', states: [ExecutionState.SUCCEEDED] });
       return l.executions.length >= 1 ? l.executions : undefined;

@@ -224,6 +224,12 @@ async function natsClient(url: string, options: Partial<ConnectionOptions> = {})
 }
 
 
+/** Both of the service's NATS connections saw the server go: the actions' and the events' (publisher thread). */
+async function natsGone(svc: ChildService): Promise<void> {
+  await svc.waitForLine((l) => l.component === 'nats' && l.msg === 'nats disconnected', 5_000, "the actions' 'nats disconnected'");
+  await svc.waitForLine((l) => l.connection === 'events' && l.msg === 'nats disconnected', 5_000, "the events' 'nats disconnected'");
+}
+
 async function outboxDrained(svc: ChildService, timeoutMs = 10_000): Promise<void> {
   await eventually(async () => ((await metric(svc, 'cronplane_outbox_events')) === 0 ? true : undefined), timeoutMs, 'the outbox drained to NATS');
 }
@@ -378,7 +384,7 @@ describe('events are never lost (issue 4)', () => {
     await sleep(((1_500 - (Date.now() % 1_000)) % 1_000) + 1);
     const killedAt = Date.now();
     await js.kill();
-    await svc.waitForLine((l) => l.msg === 'nats disconnected', 5_000, "'nats disconnected'");
+    await natsGone(svc);
 
     const failedDuring = await eventually(async () => {
       const l = await svc.client.listExecutions({ taskName: 'tick', states: [ExecutionState.FAILED] });
@@ -458,7 +464,7 @@ describe('events are never lost (issue 4)', () => {
     await nc.flush();
 
     proxy.down();
-    await svc.waitForLine((l) => l.msg === 'nats disconnected', 5_000, "'nats disconnected'");
+    await natsGone(svc);
     const runs = 1_500;
     await runMany(runs, 32, () => svc.client.runTask({ name: 'burst' }));
     await eventually(async () => ((await metric(svc, 'cronplane_outbox_events')) >= runs * EVENTS_PER_RUN ? true : undefined), 20_000, 'the backlog in the outbox');
@@ -497,7 +503,7 @@ describe('events are never lost (issue 4)', () => {
     await outboxDrained(svc);
 
     await js.kill();
-    await svc.waitForLine((l) => l.msg === 'nats disconnected', 5_000, "'nats disconnected'");
+    await natsGone(svc);
     const heldIds: string[] = [];
     for (let i = 0; i < 3; i++) heldIds.push((await svc.client.runTask({ name: 'held' })).execution!.id);
     for (const id of heldIds) assert.equal(await finalState(svc, id), 'FAILED');
@@ -799,7 +805,7 @@ describe('events are never lost (issue 4)', () => {
     await svc.client.createTask({ task: publishTask('bounded', `${svc.prefix}.jobs.bounded`, NEVER) });
     await outboxDrained(svc);
     await js.kill();
-    await svc.waitForLine((l) => l.msg === 'nats disconnected', 5_000, "'nats disconnected'");
+    await natsGone(svc);
     const ids: string[] = [];
     for (let i = 0; i < 9; i++) ids.push((await svc.client.runTask({ name: 'bounded' })).execution!.id);
     for (const id of ids) await finalState(svc, id);

@@ -50,6 +50,8 @@ interface Round {
   fires: number;
   mainUsPerFire: number;
   writerUsPerFire: number | undefined;
+  /** The events publisher thread's (SQLite: a thread of its own; absent in builds before it). */
+  publisherUsPerFire?: number | undefined;
   /** The driven seconds on the monotonic clock (µs), for a profile of them only. */
   window: { fromMonotonicUs: number; toMonotonicUs: number };
   /** With --alloc-prof: what allocated the driven seconds' bytes. */
@@ -59,6 +61,12 @@ interface Round {
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
 const STEP_MS = 100;
 const WRITER_BUSY = 'cronplane_store_writer_busy_seconds_total';
+const PUBLISHER_BUSY = 'cronplane_events_publisher_busy_seconds_total';
+
+/** A thread's busy µs per fire between two readings of its counter. */
+function usPerFire(before: number | undefined, after: number | undefined, fires: number): number | undefined {
+  return before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / fires;
+}
 
 async function importFrom<T>(dist: string, path: string): Promise<T> {
   return (await import(pathToFileURL(join(dist, path)).href)) as T;
@@ -96,6 +104,7 @@ async function runRound(build: Build, tasks: number, seconds: number, allocProfi
     await service.engine.idle();
     global.gc?.();
     const writerBefore = await metric(service.httpPort, WRITER_BUSY);
+    const publisherBefore = await metric(service.httpPort, PUBLISHER_BUSY);
     const sampler = allocProfile === undefined ? undefined : new AllocationSampler();
     await sampler?.start();
     const fromMonotonicUs = monotonicUs();
@@ -111,12 +120,14 @@ async function runRound(build: Build, tasks: number, seconds: number, allocProfi
     const toMonotonicUs = monotonicUs();
     const allocators = sampler === undefined ? undefined : await sampler.stop(allocProfile!);
     const writerAfter = await metric(service.httpPort, WRITER_BUSY);
+    const publisherAfter = await metric(service.httpPort, PUBLISHER_BUSY);
     const fires = tasks * seconds;
     return {
       build: build.label,
       fires,
       mainUsPerFire: (busy.active * 1_000) / fires,
-      writerUsPerFire: writerBefore === undefined || writerAfter === undefined ? undefined : ((writerAfter - writerBefore) * 1e6) / fires,
+      writerUsPerFire: usPerFire(writerBefore, writerAfter, fires),
+      publisherUsPerFire: usPerFire(publisherBefore, publisherAfter, fires),
       window: { fromMonotonicUs, toMonotonicUs },
       ...(allocators === undefined ? {} : { allocators }),
     };
@@ -177,7 +188,7 @@ export async function runFirePath(
     for (const build of order) {
       const profileDir = profiled ? mkdtempSync(join(RESULTS_DIR, 'profiles', 'fire-path-')) : undefined;
       const round = await roundInChild(build, options.tasks, options.seconds, profileDir, options.nodeArgs ?? [], options.allocProf === true);
-      log(`fire-path: ${build.label} round ${r + 1}: ${fmt(round.mainUsPerFire)} us per fire on the event loop, ${fmt(round.writerUsPerFire)} on the writer thread`);
+      log(`fire-path: ${build.label} round ${r + 1}: ${fmt(round.mainUsPerFire)} us per fire on the event loop, ${fmt(round.writerUsPerFire)} on the writer thread, ${fmt(round.publisherUsPerFire)} on the publisher thread`);
       rounds.push(round);
     }
   }
@@ -186,12 +197,13 @@ export async function runFirePath(
 
 function table(builds: Build[], rounds: Round[]): string {
   return formatTable(
-    ['build', 'rounds', 'event loop us/fire (each round)', 'median', 'writer us/fire median'],
+    ['build', 'rounds', 'event loop us/fire (each round)', 'median', 'writer us/fire median', 'publisher us/fire median'],
     builds.map((b) => {
       const mine = rounds.filter((r) => r.build === b.label);
       const main = mine.map((r) => r.mainUsPerFire);
       const writer = mine.map((r) => r.writerUsPerFire ?? NaN);
-      return [b.label, String(mine.length), main.map((v) => fmt(v)).join(' / '), fmt(summarize(main).p50), fmt(summarize(writer).p50)];
+      const publisher = mine.map((r) => r.publisherUsPerFire ?? NaN);
+      return [b.label, String(mine.length), main.map((v) => fmt(v)).join(' / '), fmt(summarize(main).p50), fmt(summarize(writer).p50), fmt(summarize(publisher).p50)];
     }),
   );
 }

@@ -9,7 +9,7 @@ import { SharedTaskParts, taskPlanOf, type ScheduleSpec, type Task, type TaskPla
 import type { Store } from '../store/store.js';
 import { sleep, type Clock, type TimerHandle } from './clock.js';
 import { ExecutionRecorder, type ExecutionEventListener } from './execution-recorder.js';
-import { beginAttempt, ExecutionHandle, runExecution } from './execution-runner.js';
+import { beginAttempt, ExecutionHandle, runExecution, startAttempt, type RunnerDeps } from './execution-runner.js';
 import { uuidv7 } from './ids.js';
 import { ClaimedOccurrences } from './claimed-occurrences.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -124,6 +124,8 @@ export class Engine {
   private running = false;
   private readonly misfireThresholdMs: number;
   private readonly maxTimerMs: number;
+  /** What every execution's runner uses (one object, not one per execution). */
+  private readonly runnerDeps: RunnerDeps;
 
   constructor(private readonly options: EngineOptions) {
     this.store = options.store;
@@ -134,6 +136,14 @@ export class Engine {
     this.claimAheadMs = options.placement !== undefined
       ? 0
       : Math.min(Math.max(0, options.claimAheadMs ?? DEFAULT_CLAIM_AHEAD_MS), MAX_CLAIM_AHEAD_MS);
+    this.runnerDeps = {
+      clock: this.clock,
+      actions: options.actions,
+      recorder: this.recorder,
+      random: options.random,
+      keepTrying: () => this.running || this.stopping,
+      onStoreError: (err, context) => this.options.onError?.(err, context),
+    };
   }
 
   get isRunning(): boolean {
@@ -420,11 +430,50 @@ export class Engine {
     this.arm();
   }
 
+  /**
+   * Publish first: the actions of every occurrence due now that nothing can stop (see
+   * startNow) start in one pass, before any of their bookkeeping (recording, run counts,
+   * promise chains), so the last of 10,000 due at one instant is not kept waiting for the
+   * bookkeeping of the 9,999 before it. The others go the ordinary way (startClaimed).
+   */
   private startClaimedDue(now: number): void {
+    const due: Execution[] = [];
+    const started: Array<ExecutionHandle | undefined> = [];
     for (let exec = this.claimed.popDue(now); exec !== undefined; exec = this.claimed.popDue(now)) {
-      const claimed = exec;
-      this.track(this.fireChain.run(claimed.taskName, () => this.startClaimed(claimed)), `fire ${claimed.taskName}`);
+      due.push(exec);
+      started.push(this.startNow(exec, now));
     }
+    for (let i = 0; i < due.length; i++) {
+      const exec = due[i]!;
+      const handle = started[i];
+      if (handle === undefined) {
+        this.track(this.fireChain.run(exec.taskName, () => this.startClaimed(exec)), `fire ${exec.taskName}`);
+        continue;
+      }
+      this.run(handle);
+      const task = handle.task;
+      // On the task's fire chain, as startClaimed's count is: a max_runs count settles before the next occurrence.
+      this.track(this.fireChain.run(task.name, () => this.countRun(task)), `fire ${task.name}`);
+    }
+  }
+
+  /**
+   * Start the action of a claimed occurrence at once when startClaimed would do just that: the
+   * whole task is held (no read first), it is not found late, no other fire of the task is under
+   * way, and the overlap policy says run. What startClaimed does after its launch follows.
+   */
+  private startNow(exec: Execution, now: number): ExecutionHandle | undefined {
+    const name = exec.taskName;
+    const entry = this.tasks.get(name);
+    if (entry === undefined || !isHeld(entry) || !this.fireChain.idle(name)) return undefined;
+    const at = exec.scheduledTime;
+    if (now - at > this.misfireThresholdMs) return undefined;
+    const task = entry.task;
+    const rt = this.runtime(name);
+    if (decideOverlap(task.overlapPolicy, this.overlapping(rt, at).length, rt.buffered !== undefined) !== 'run') return undefined;
+    const handle = this.handleFor(task, exec, beginAttempt(exec, this.clock.now()), { recordWhileStarting: true });
+    handle.startedAttempt = startAttempt(handle, handle.claimedAttempt!, this.runnerDeps);
+    return handle;
   }
 
   /** Until stop()'s grace ends: start the claimed occurrences at their time, let executions finish. */
@@ -756,21 +805,26 @@ export class Engine {
    * with `recordWhileStarting` recorded by the runner as its action starts.
    */
   private launch(task: Task, exec: Execution, claimedAttempt?: Attempt, options?: { recordWhileStarting?: boolean }): ExecutionHandle {
-    const rt = this.runtime(task.name);
+    return this.run(this.handleFor(task, exec, claimedAttempt, options));
+  }
+
+  /** A new live execution of the task, counted as running (it overlaps later occurrences) from now. */
+  private handleFor(task: Task, exec: Execution, claimedAttempt?: Attempt, options?: { recordWhileStarting?: boolean }): ExecutionHandle {
     const handle = new ExecutionHandle(exec, task);
     handle.claimedAttempt = claimedAttempt;
     handle.recordWhileStarting = options?.recordWhileStarting === true;
-    rt.active.set(exec.id, handle);
+    this.runtime(task.name).active.set(exec.id, handle);
     this.handles.set(exec.id, handle);
+    return handle;
+  }
+
+  /** Run the execution through its attempts (runExecution), then its bookkeeping. */
+  private run(handle: ExecutionHandle): ExecutionHandle {
+    const task = handle.task;
+    const exec = handle.execution;
+    const rt = this.runtime(task.name);
     handle.done = this.track(
-      runExecution(handle, {
-        clock: this.clock,
-        actions: this.options.actions,
-        recorder: this.recorder,
-        random: this.options.random,
-        keepTrying: () => this.running || this.stopping,
-        onStoreError: (err, context) => this.options.onError?.(err, context),
-      })
+      runExecution(handle, this.runnerDeps)
         // The execution has ended once its final state is stored: it stops overlapping at once,
         // not only after the bookkeeping below.
         .finally(() => {

@@ -1,8 +1,8 @@
-import { ActionFailedError, type ActionExecutor } from '../actions/action.js';
+import { ActionFailedError, type ActionExecutor, type ActionResult } from '../actions/action.js';
 import type { Attempt, Execution } from '../domain/execution.js';
 import { backoffDelay, shouldRetry } from '../domain/retry-backoff.js';
 import type { Task } from '../domain/task.js';
-import { sleep, type Clock } from './clock.js';
+import { sleep, type Clock, type TimerHandle } from './clock.js';
 import type { ExecutionRecorder } from './execution-recorder.js';
 import type { HeldStart } from './held-start.js';
 import { runHeaders } from './run-headers.js';
@@ -51,6 +51,11 @@ export class ExecutionHandle {
    * taken by the final write if the action ends soon, else stored on its own.
    */
   heldStart: HeldStart | undefined;
+  /**
+   * The claimed attempt's action, started already by the engine (startAttempt): every action
+   * due at one instant starts before any of their bookkeeping, and the runner takes it from here.
+   */
+  startedAttempt: StartedAttempt | undefined;
   /** Settles when the execution has reached its final state and it is stored. */
   done: Promise<unknown> = Promise.resolve();
 
@@ -105,7 +110,8 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
     if (claimed !== undefined) {
       attempt = claimed;
       claimed = undefined;
-      if (handle.cancelReason !== undefined) {
+      // An action started already answers a cancel through its own abort (runAttempt).
+      if (handle.cancelReason !== undefined && handle.startedAttempt === undefined) {
         endAttempt(attempt, clock.now(), 'CANCELLED', reasonText(handle.cancelReason));
         return finish(handle, deps, 'CANCELLED', reasonText(handle.cancelReason));
       }
@@ -194,36 +200,61 @@ type AttemptOutcome =
   | { kind: 'succeeded'; output: string }
   | { kind: 'failed' | 'timed-out' | 'cancelled'; error: string; output?: string };
 
-async function runAttempt(handle: ExecutionHandle, attempt: Attempt, deps: RunnerDeps): Promise<AttemptOutcome> {
+/** An attempt whose action has been started: what runAttempt settles. */
+export interface StartedAttempt {
+  readonly abort: AttemptAbort;
+  readonly action: Promise<ActionResult>;
+  readonly timer: TimerHandle;
+  /** Set by the deadline timer. */
+  timedOut: DeadlineExceeded | undefined;
+}
+
+/**
+ * Start an attempt's action, synchronously up to its first await (a NATS publish is on the
+ * wire buffer when this returns), with its deadline and its cancel wired; runAttempt settles it.
+ */
+export function startAttempt(handle: ExecutionHandle, attempt: Attempt, deps: RunnerDeps): StartedAttempt {
   const task = handle.task;
   // Aborted by the attempt's deadline or by the execution's cancel.
   const abort = new AttemptAbort();
-  let timedOut: DeadlineExceeded | undefined;
   const timer = deps.clock.setTimer(() => {
-    timedOut = new DeadlineExceeded(`attempt ${attempt.number} exceeded its deadline of ${task.attemptDeadlineMs} ms`);
-    abort.abort(timedOut);
+    started.timedOut = new DeadlineExceeded(`attempt ${attempt.number} exceeded its deadline of ${task.attemptDeadlineMs} ms`);
+    abort.abort(started.timedOut);
   }, task.attemptDeadlineMs);
   if (handle.cancelReason !== undefined) abort.abort(handle.cancelReason);
   else handle.onCancel = (reason) => abort.abort(reason);
+  const context = {
+    runHeaders: runHeaders(handle.execution, attempt.number),
+    timeoutMs: task.attemptDeadlineMs,
+    get signal() {
+      return abort.signal;
+    },
+  };
+  let action: Promise<ActionResult>;
   try {
-    const context = {
-      runHeaders: runHeaders(handle.execution, attempt.number),
-      timeoutMs: task.attemptDeadlineMs,
-      get signal() {
-        return abort.signal;
-      },
-    };
+    action = deps.actions.execute(task.action, context);
+  } catch (err) {
+    action = Promise.reject(err);
+  }
+  const started: StartedAttempt = { abort, action, timer, timedOut: undefined };
+  return started;
+}
+
+async function runAttempt(handle: ExecutionHandle, attempt: Attempt, deps: RunnerDeps): Promise<AttemptOutcome> {
+  const started = handle.startedAttempt ?? startAttempt(handle, attempt, deps);
+  handle.startedAttempt = undefined;
+  try {
     // The race makes an action that ignores its signal unable to hold the execution:
     // a late reply after the deadline or a cancel changes nothing.
-    const result = await abort.race(deps.actions.execute(task.action, context));
+    const result = await started.abort.race(started.action);
     return { kind: 'succeeded', output: result.output };
   } catch (err) {
     if (handle.cancelReason !== undefined) return { kind: 'cancelled', error: reasonText(handle.cancelReason) };
-    if (timedOut !== undefined) return { kind: 'timed-out', error: reasonText(timedOut) };
+    if (started.timedOut !== undefined) return { kind: 'timed-out', error: reasonText(started.timedOut) };
     if (err instanceof ActionFailedError) return { kind: 'failed', error: err.message, output: err.output || undefined };
     return { kind: 'failed', error: err instanceof Error ? err.message : String(err) };
   } finally {
-    timer.cancel();
+    started.timer.cancel();
     handle.onCancel = undefined;
   }
 }

@@ -7,6 +7,11 @@ const SETTLED: Promise<void> = Promise.resolve();
 export class KeyedMutex {
   private tails = new Map<string, Promise<unknown>>();
 
+  /** Nothing runs or waits for `key`: a `run` now would start at once. */
+  idle(key: string): boolean {
+    return !this.tails.has(key);
+  }
+
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(key) ?? SETTLED;
     const result = prev.then(fn, fn);

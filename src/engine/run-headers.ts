@@ -1,4 +1,5 @@
 import type { Execution } from '../domain/execution.js';
+import { isoMillis } from '../events/iso-time.js';
 
 /**
  * Headers every action receives, so the receiving service can drop a repeat (Idempotency-Key)
@@ -8,7 +9,7 @@ export function runHeaders(execution: Execution, attempt: number): Record<string
   return {
     'Cronplane-Task': execution.taskName,
     'Cronplane-Execution-Id': execution.id,
-    'Cronplane-Scheduled-Time': new Date(execution.scheduledTime).toISOString(),
+    'Cronplane-Scheduled-Time': Number.isSafeInteger(execution.scheduledTime) ? isoMillis(execution.scheduledTime) : new Date(execution.scheduledTime).toISOString(),
     'Cronplane-Attempt': String(attempt),
     'Idempotency-Key': execution.id,
   };

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { TimerHandle } from '../../src/engine/clock.js';
+import { FakeClock } from '../../src/engine/fake-clock.js';
 import { CONTEXT, EngineHarness, harnessPerTest } from '../helpers/engine-harness.js';
 
 // Occurrences are claimed (stored PENDING) 500 ms before their time, so at the time the action
@@ -188,5 +190,47 @@ describe('the start of a claimed occurrence, held while its action runs', () => 
     await h.advance(300);
     await h.engine.idle();
     assert.deepEqual(storyAt(h, 'slow', 1), ['PENDING', 'RUNNING', 'SUCCEEDED']);
+  });
+});
+
+describe('every occurrence due at one instant', () => {
+  /** A FakeClock that notes how many actions each timer callback started before it returned. */
+  class StartsPerCallbackClock extends FakeClock {
+    readonly startsPerCallback: number[] = [];
+    actionCalls: () => number = () => 0;
+
+    override setTimer(fn: () => void, delayMs: number): TimerHandle {
+      return super.setTimer(() => {
+        const before = this.actionCalls();
+        fn();
+        this.startsPerCallback.push(this.actionCalls() - before);
+      }, delayMs);
+    }
+  }
+
+  test('their actions start in one pass, before the bookkeeping of any of them; one the overlap policy must decide goes the ordinary way', async () => {
+    const clock = new StartsPerCallbackClock(T0);
+    const h = await new EngineHarness(clock).start();
+    clock.actionCalls = () => h.actions.calls.length;
+    try {
+      // Started at 00:00:01 and still running at 00:00:02: that occurrence is the overlap policy's.
+      h.actions.queue({ takeMs: 1_500 });
+      await h.create('busy', '* * * * * *', { overlapPolicy: 'SKIP' });
+      await h.advance(1_000);
+      assert.equal(h.actions.calls.length, 1);
+      for (let i = 0; i < 20; i++) await h.create(`due-${i}`, '* * * * * *');
+      await h.advance(600); // every occurrence at 00:00:02 claimed
+      clock.startsPerCallback.length = 0;
+      await h.advance(400);
+      assert.equal(h.actions.calls.length, 21, 'the 20 started at 00:00:02, busy did not');
+      assert.ok(clock.startsPerCallback.includes(20), `all 20 started inside the engine's timer callback, before any promise of theirs ran: ${clock.startsPerCallback.join(', ')}`);
+      assert.deepEqual(storyAt(h, 'busy', 2), ['PENDING', 'SKIPPED'], 'the overlap policy decided busy');
+      for (let i = 0; i < 20; i++) assert.deepEqual(storyAt(h, `due-${i}`, 2), ['PENDING', 'RUNNING', 'SUCCEEDED'], `due-${i}`);
+      await h.advance(600); // busy's first run ends at 00:00:02.5
+      await h.engine.idle();
+      for (let i = 0; i < 20; i++) assert.equal((await h.api.getTask(`due-${i}`)).task.runCount, 1, `due-${i}'s run counted`);
+    } finally {
+      await h.cleanup();
+    }
   });
 });

@@ -36,9 +36,11 @@ export class ExecutionRecorder {
    * turn. The snapshot is of the execution as it is now. Turns, not the clock: an action that
    * never ends (under a fake clock too) still has its RUNNING stored at once. A store that
    * cannot write two changes at once gets it after one turn, as before holding existed.
+   * `startedAt`: when the action started, the event's time (a start made in a burst's first
+   * pass is held a moment later, in its second).
    */
-  holdStart(execution: Execution): HeldStart {
-    const now = this.clock.now();
+  holdStart(execution: Execution, startedAt: number = this.clock.now()): HeldStart {
+    const now = startedAt;
     const held = new HeldStart({ execution: cloneExecution(execution), eventId: uuidv7(now), time: now }, (c) =>
       this.recordSnapshot(c.execution, c.eventId, c.time, false));
     if (this.held.length === 0) {

@@ -142,7 +142,7 @@ export async function runExecution(handle: ExecutionHandle, deps: RunnerDeps): P
       // write of this execution (finish, RETRYING), or with it; not before the outcome counts
       // (an ended execution overlaps nothing).
       const started = runAttempt(handle, attempt, deps);
-      handle.heldStart = recorder.holdStart(exec);
+      handle.heldStart = recorder.holdStart(exec, attempt.startTime);
       outcome = await started;
     } else {
       outcome = await runAttempt(handle, attempt, deps);

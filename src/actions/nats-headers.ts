@@ -7,10 +7,9 @@ import { preparedHeaders } from '../events/prepared-headers.js';
  * change goes through its own checks instead, with the same outcome.
  */
 export function natsHeaders(user: Record<string, string>, run: Record<string, string>): MsgHdrs {
-  const entries = [...Object.entries(user), ...Object.entries(run)];
-  const prepared = preparedHeaders(entries);
+  const prepared = preparedHeaders(user, run);
   if (prepared !== undefined) return prepared;
   const h = headers();
-  for (const [k, v] of entries) h.set(k, v);
+  for (const [k, v] of [...Object.entries(user), ...Object.entries(run)]) h.set(k, v);
   return h;
 }

@@ -98,27 +98,41 @@ export function preparedPlainHeaders(names: readonly string[], values: readonly 
   return new PreparedHeaders(names, values, Buffer.from(`${text}\r\n\r\n`, 'utf8'));
 }
 
+/** Names found plain (header names are few: the run headers and the tasks' own), so each is scanned once. */
+const plainNames = new Set<string>();
+const MAX_PLAIN_NAMES = 10_000;
+
+function knownPlainName(name: string): boolean {
+  if (plainNames.has(name)) return true;
+  if (!plainName(name)) return false;
+  if (plainNames.size >= MAX_PLAIN_NAMES) plainNames.clear();
+  plainNames.add(name);
+  return true;
+}
+
 /**
- * Headers as `headers()` followed by `set(name, value)` for each entry in order would make them
- * (exact-case names; a repeated name keeps its last value, placed last), prepared for the wire.
- * Undefined when a name or value is one MsgHdrsImpl would refuse or change: the caller then
- * builds them the ordinary way, with the same outcome (or error) as before.
+ * Headers as `headers()` followed by `set(name, value)` for each entry of each record in order
+ * would make them (exact-case names; a repeated name keeps its last value, placed last),
+ * prepared for the wire. Undefined when a name or value is one MsgHdrsImpl would refuse or
+ * change: the caller then builds them the ordinary way, with the same outcome (or error) as before.
  */
-export function preparedHeaders(entries: ReadonlyArray<readonly [string, string]>): MsgHdrs | undefined {
-  // No header at all encodes as nothing in nats.js, not as an empty header block.
-  if (entries.length === 0) return undefined;
+export function preparedHeaders(...records: ReadonlyArray<Readonly<Record<string, string>>>): MsgHdrs | undefined {
   const names: string[] = [];
   const values: string[] = [];
-  for (const [name, value] of entries) {
-    if (!plainName(name) || !plainValue(value)) return undefined;
-    // A handful of headers: a scan is cheaper than a Map.
-    const earlier = names.indexOf(name);
-    if (earlier >= 0) {
-      names.splice(earlier, 1);
-      values.splice(earlier, 1);
+  for (const record of records) {
+    for (const name of Object.keys(record)) {
+      const value = record[name]!;
+      if (!knownPlainName(name) || !plainValue(value)) return undefined;
+      // A handful of headers: a scan is cheaper than a Map.
+      const earlier = names.indexOf(name);
+      if (earlier >= 0) {
+        names.splice(earlier, 1);
+        values.splice(earlier, 1);
+      }
+      names.push(name);
+      values.push(value);
     }
-    names.push(name);
-    values.push(value);
   }
-  return preparedPlainHeaders(names, values);
+  // No header at all encodes as nothing in nats.js, not as an empty header block.
+  return names.length === 0 ? undefined : preparedPlainHeaders(names, values);
 }

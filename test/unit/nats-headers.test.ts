@@ -54,8 +54,13 @@ test('a change to prepared action headers is not lost', () => {
 });
 
 test('plain headers are prepared; what nats.js would change or refuse, and no header at all, are left to it', () => {
-  assert.ok(preparedHeaders(Object.entries(run)) !== undefined, 'the run headers take the prepared path');
-  for (const entries of [[['X-Padded', ' v ']], [['X-Bad', 'a\nb']], [['Bad:Name', 'v']], [['', 'v']], []] as Array<Array<[string, string]>>) {
-    assert.equal(preparedHeaders(entries), undefined, JSON.stringify(entries));
+  assert.ok(preparedHeaders({}, run) !== undefined, 'the run headers take the prepared path');
+  for (const user of [{ 'X-Padded': ' v ' }, { 'X-Bad': 'a\nb' }, { 'Bad:Name': 'v' }, { '': 'v' }] as Array<Record<string, string>>) {
+    assert.equal(preparedHeaders(user, run), undefined, JSON.stringify(user));
   }
+  assert.equal(preparedHeaders({}, {}), undefined, 'no header at all');
+  // A name found plain once is not scanned again; one that is not stays refused every time.
+  assert.ok(preparedHeaders({ 'X-Seen': 'v' }) !== undefined);
+  assert.ok(preparedHeaders({ 'X-Seen': 'w' }) !== undefined);
+  assert.equal(preparedHeaders({ 'Bad:Name': 'v' }), undefined);
 });

@@ -163,6 +163,36 @@ test('closing the store publishes what is still in the outbox before the thread 
   }
 });
 
+test('a close right after a write drains what that write commits too, though the close may reach the publisher thread before its events do', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cronplane-publisher-thread-'));
+  const server = await NatsServerProcess.start(await freePort());
+  const nc = await connectWhenUp(server.url);
+  try {
+    const { got } = collect(nc);
+    await nc.flush();
+    // The second write of each round is still queued when the close begins (the thread's
+    // connection is up by then); the writer posts its events to the publisher thread after its
+    // reply to the event loop, on another port than the close.
+    const ids: string[] = [];
+    for (let round = 0; round < 20; round++) {
+      const store = SqliteStore.open(join(dir, `round-${round}.db`), { publishEvents: settings(server.url) });
+      await store.recordExecution(execution(2 * round), { id: `ev-${2 * round}`, time: T0 }, { claim: true });
+      ids.push(`ev-${2 * round}`);
+      await eventually(() => got.length === ids.length, 5_000, `round ${round}: the first event`);
+      const written = store.recordExecution(execution(2 * round + 1), { id: `ev-${2 * round + 1}`, time: T0 }, { claim: true });
+      await store.close();
+      await written;
+      ids.push(`ev-${2 * round + 1}`);
+      await nc.flush();
+      assert.deepEqual(got.map((g) => g.id), ids, `round ${round}: the event of the write made as the close began went out before close returned`);
+    }
+  } finally {
+    await nc.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /**
  * Failure injection, as a crash inside a thread would end it: the store's threads reached
  * through its private fields (SqliteStore.writes is the WriterThread, which holds the

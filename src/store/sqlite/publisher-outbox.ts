@@ -30,6 +30,9 @@ export class PublisherOutbox implements OutboxSource {
   private nextId = 1;
   /** The writer thread is gone: no ack can be taken (a message to a closed port is dropped silently). */
   private writerGone = false;
+  /** Batches committed so far, as the writer's last 'committed' message said. */
+  private committedBatches = 0;
+  private readonly batchWaiters: Array<{ batch: number; resolve: () => void }> = [];
 
   /** `onCommitted`: new events are waiting. */
   constructor(
@@ -44,6 +47,8 @@ export class PublisherOutbox implements OutboxSource {
       this.counts = message.counters;
       if (message.kind === 'committed') {
         for (const row of message.rows) if (this.kept.size < KEPT_EVENTS_LIMIT) this.kept.set(row.sequence, row);
+        this.committedBatches = message.batch;
+        this.wakeBatchWaiters();
         onCommitted();
         return;
       }
@@ -57,6 +62,7 @@ export class PublisherOutbox implements OutboxSource {
       this.writerGone = true;
       for (const waiter of this.waiting.values()) waiter.reject(new Error('the writer thread is gone'));
       this.waiting.clear();
+      this.wakeBatchWaiters();
     });
   }
 
@@ -89,6 +95,32 @@ export class PublisherOutbox implements OutboxSource {
 
   async ackTaskOutbox(sequences: number[]): Promise<void> {
     if (sequences.length > 0) await this.ack('ackTaskOutbox', sequences);
+  }
+
+  /**
+   * Settles once the writer's `batch`-th committed batch has reached this thread (so the
+   * counts include what it committed), the writer is gone, or `timeoutMs` has passed.
+   */
+  committedUpTo(batch: number, timeoutMs: number): Promise<void> {
+    if (this.committedBatches >= batch || this.writerGone) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiter = { batch, resolve: done };
+      this.batchWaiters.push(waiter);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  private wakeBatchWaiters(): void {
+    for (let i = this.batchWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.batchWaiters[i]!;
+      if (this.committedBatches < waiter.batch && !this.writerGone) continue;
+      this.batchWaiters.splice(i, 1);
+      waiter.resolve();
+    }
   }
 
   private ack(op: FromPublisher['op'], sequences: number[]): Promise<void> {

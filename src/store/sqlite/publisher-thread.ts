@@ -1,6 +1,6 @@
 import { Worker, type MessagePort } from 'node:worker_threads';
 import type { PublisherWorkerData } from './publisher-worker.js';
-import type { PublishSettings } from './publisher-wire.js';
+import type { ClosePublisher, PublishSettings } from './publisher-wire.js';
 import type { WriteCounters } from './sqlite-writes.js';
 
 /** How long past its drain time a closing publisher thread may take to exit (its NATS close, say). */
@@ -64,11 +64,12 @@ export class PublisherThread {
    * does not exit soon after (stuck on a writer thread that died, say) is terminated: what it
    * did not ack stays in the outbox.
    */
-  close(): Promise<void> {
+  close(committedBatches: number): Promise<void> {
     this.closing ??= (async () => {
       if (this.gone) return;
       this.worker.ref();
-      this.worker.postMessage('close');
+      const message: ClosePublisher = { kind: 'close', committedBatches };
+      this.worker.postMessage(message);
       let timer: NodeJS.Timeout | undefined;
       const stuck = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.drainMs + CLOSE_MARGIN_MS); });
       if (await Promise.race([this.exited.then(() => false), stuck])) await this.worker.terminate();

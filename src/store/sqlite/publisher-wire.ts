@@ -20,10 +20,24 @@ export interface PublishSettings {
 
 /** Writer thread -> publisher thread, on their own channel. */
 export type ToPublisher =
-  /** After each batch: the execution events it committed (as written) and the counts after it. */
-  | { kind: 'committed'; rows: EventRow[]; counters: WriteCounters }
+  /**
+   * After each batch that committed: its execution events (as written), the counts after it,
+   * and how many batches have committed so far (the event loop's close waits for its last).
+   */
+  | { kind: 'committed'; rows: EventRow[]; counters: WriteCounters; batch: number }
   /** The answer to an ack: the counts after it, or why it failed. */
   | { kind: 'acked'; id: number; counters: WriteCounters; error?: string };
+
+/**
+ * Event loop -> publisher thread: close, once the 'committed' message of the writer's
+ * `committedBatches`-th batch is in (the last the event loop saw answered): what committed
+ * before the close is drained with the rest. (The two messages cross on different ports, in
+ * either order.)
+ */
+export interface ClosePublisher {
+  kind: 'close';
+  committedBatches: number;
+}
 
 /** Publisher thread -> writer thread: take these events off an outbox (NATS has them). */
 export interface FromPublisher {

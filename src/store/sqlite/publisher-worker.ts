@@ -7,7 +7,7 @@ import { NatsConnectionManager } from '../../events/nats-connection.js';
 import { OutboxPublisher } from '../../events/outbox-publisher.js';
 import { openDatabase } from './open-database.js';
 import { PublisherOutbox } from './publisher-outbox.js';
-import type { PublishSettings } from './publisher-wire.js';
+import type { ClosePublisher, PublishSettings } from './publisher-wire.js';
 import type { WriteCounters } from './sqlite-writes.js';
 
 /** Nice value of the publisher thread: under contention it gets about a tenth of a core's share. */
@@ -54,15 +54,16 @@ nats.onConnect(() => publisher?.kick());
 nats.start();
 publisher.start();
 
-port.on('message', (message: 'close') => {
-  if (message === 'close') void close();
+port.on('message', (message: ClosePublisher) => {
+  if (message.kind === 'close') void close(message.committedBatches);
 });
 
-/** Publish what can be within the drain time, then let go of everything. */
-async function close(): Promise<void> {
-  // A store closed right after it opened: its connection may still be on its way.
+/** Publish what can be within the drain time (what committed before the close included), then let go of everything. */
+async function close(committedBatches: number): Promise<void> {
   const deadline = Date.now() + settings.drainMs;
-  await nats.firstAttemptSettled(settings.drainMs);
+  await outbox.committedUpTo(committedBatches, settings.drainMs);
+  // A store closed right after it opened: its connection may still be on its way.
+  await nats.firstAttemptSettled(Math.max(0, deadline - Date.now()));
   await publisher?.stop(Math.max(0, deadline - Date.now()));
   await nats.close();
   db.close();

@@ -16,7 +16,7 @@ export interface WriterWorkerData {
 
 /** What the writer thread posts: a batch's reply (in the order batches were posted), or the counts after a publisher's ack. */
 export type WriterMessage =
-  | { kind: 'batch'; outcomes: WireOutcomes; counters: WriteCounters }
+  | { kind: 'batch'; outcomes: WireOutcomes; counters: WriteCounters; committedBatches: number }
   | { kind: 'counters'; counters: WriteCounters };
 
 export interface WriterThreadHooks {
@@ -51,6 +51,10 @@ export class WriterThread implements WritePath {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly exited: Promise<void>;
+  /** Batches committed so far, as the last reply said. */
+  private committedBatches = 0;
+  /** Told once every posted batch is answered (or failed). */
+  private whenAnswered: Array<() => void> = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -132,8 +136,10 @@ export class WriterThread implements WritePath {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.post();
-      // First the publisher, whose drain needs the writer for what was just posted and for its acks.
-      await this.publisher?.close();
+      // First the publisher, whose drain needs the writer for its acks; once every batch is
+      // answered, so that it drains what they committed too.
+      if (this.posted.length > 0) await new Promise<void>((resolve) => this.whenAnswered.push(resolve));
+      await this.publisher?.close(this.committedBatches);
       this.post();
       this.closed = true;
       if (this.failure === undefined) {
@@ -157,13 +163,19 @@ export class WriterThread implements WritePath {
     }
   }
 
-  private settle(reply: { outcomes: WireOutcomes; counters: WriteCounters }): void {
+  private settle(reply: { outcomes: WireOutcomes; counters: WriteCounters; committedBatches: number }): void {
     const batch = this.posted.shift();
     this.mirror = reply.counters;
+    this.committedBatches = reply.committedBatches;
     if (batch !== undefined) {
       settleWrites(batch, decodeOutcomes(reply.outcomes));
     }
+    if (this.posted.length === 0) this.answered();
     this.updateRef();
+  }
+
+  private answered(): void {
+    for (const resolve of this.whenAnswered.splice(0)) resolve();
   }
 
   private fail(error: Error): void {
@@ -171,6 +183,7 @@ export class WriterThread implements WritePath {
     this.failure = error;
     for (const batch of this.posted.splice(0)) for (const pending of batch) pending.reject(error);
     for (const { pending } of this.queue.splice(0)) pending.reject(error);
+    this.answered();
     this.worker.unref();
   }
 

@@ -21,6 +21,8 @@ const post = (message: WriterMessage) => port.postMessage(message);
 const db = openDatabase(path);
 const writes = new SqliteWrites(db, limits);
 const batch = new WriteBatch(db, writes);
+/** Batches committed so far: in each reply and each 'committed' message, so a close can wait for the last. */
+let committedBatches = 0;
 
 port.on('message', (message: { ops: WireOp[] } | 'close') => {
   if (message === 'close') {
@@ -37,12 +39,13 @@ port.on('message', (message: { ops: WireOp[] } | 'close') => {
     results = batch.run(ops);
   } catch (error) {
     // The commit itself failed (disk full, I/O error): nothing of the batch was written.
-    post({ kind: 'batch', outcomes: encodeFailedBatch(message.ops.length, error), counters: writes.counters() });
+    post({ kind: 'batch', outcomes: encodeFailedBatch(message.ops.length, error), counters: writes.counters(), committedBatches });
     return;
   }
-  post({ kind: 'batch', outcomes: encodeOutcomes(results), counters: writes.counters() });
+  committedBatches++;
+  post({ kind: 'batch', outcomes: encodeOutcomes(results), counters: writes.counters(), committedBatches });
   // After the reply: the batch has committed whatever happens here.
-  if (publisher !== undefined) toPublisher({ kind: 'committed', rows: committedEvents(ops, results), counters: writes.counters() });
+  if (publisher !== undefined) toPublisher({ kind: 'committed', rows: committedEvents(ops, results), counters: writes.counters(), batch: committedBatches });
 });
 
 function toPublisher(message: ToPublisher): void {

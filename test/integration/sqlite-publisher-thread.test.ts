@@ -245,7 +245,7 @@ test('if the publisher thread dies, the store is unhealthy and says so once, wri
       await threadsOf(store).publisher.terminate();
       assert.equal(store.healthy(), false, 'events can no longer reach NATS: not healthy');
       assert.equal(errors.length, 1, `told once: ${errors.join(' | ')}`);
-      assert.match(errors[0]!, /the events publisher thread exited \(code 1\); events wait in the outbox until a restart/);
+      assert.match(errors[0]!, /the events publisher thread exited \(code \d+\); events wait in the outbox until a restart/);
 
       const writes: Array<Promise<unknown>> = [];
       for (let i = 100; i < 250; i++) writes.push(store.recordExecution(execution(i), { id: `ev-${i}`, time: T0 + i }, { claim: true }));
@@ -314,7 +314,8 @@ test('if the writer thread dies while the publisher thread runs, its acks fail a
       assert.equal(await store.outboxSize(), 50);
       await threads.writer.terminate();
       assert.equal(store.healthy(), false);
-      assert.deepEqual(writerErrors, ['sqlite writer thread exited (code 1)']);
+      assert.equal(writerErrors.length, 1, writerErrors.join(' | '));
+      assert.match(writerErrors[0]!, /^sqlite writer thread exited \(code \d+\)$/);
 
       // NATS comes back: the thread publishes the 50 and its ack fails at once (nothing can take it).
       server = await NatsServerProcess.start(port);
@@ -325,7 +326,7 @@ test('if the writer thread dies while the publisher thread runs, its acks fail a
     }
     assert.equal(await publisherExit, 0, 'the publisher thread ended by itself, not terminated as stuck');
     assert.deepEqual(publisherErrors, [], 'the publisher thread did not fail');
-    assert.deepEqual(writerErrors, ['sqlite writer thread exited (code 1)'], 'the writer death was told once');
+    assert.equal(writerErrors.length, 1, 'the writer death was told once');
 
     // A restart publishes the 50 that were never acked, and none of the 50 that were.
     nc = await connectWhenUp(server.url);
@@ -373,7 +374,7 @@ test('in a running service, a dead publisher thread turns /readyz to 503 and is 
     await threadsOf(store).publisher.terminate();
     assert.equal(await readyz(), 503);
     assert.equal(failures().length, 1, lines.join(''));
-    assert.match(failures()[0]!, /"component":"outbox".*"err":"the events publisher thread exited \(code 1\); events wait in the outbox until a restart"/);
+    assert.match(failures()[0]!, /"component":"outbox".*"err":"the events publisher thread exited \(code \d+\); events wait in the outbox until a restart"/);
   } finally {
     await within(service.stop(), 30_000, 'stopping the service');
     await server.stop();

@@ -242,7 +242,8 @@ export class Engine {
       return;
     }
     if (entry !== undefined && entry.task?.etag === task.etag) {
-      hold(entry, task);
+      // A copy: the store's watch may keep this object, and the engine changes what it holds (countRun).
+      hold(entry, this.parts.share(task));
       return;
     }
     this.upsertTask(task);
@@ -441,7 +442,7 @@ export class Engine {
     const started: Array<ExecutionHandle | undefined> = [];
     for (let exec = this.claimed.popDue(now); exec !== undefined; exec = this.claimed.popDue(now)) {
       due.push(exec);
-      started.push(this.startNow(exec, now));
+      started.push(this.startNowOrReport(exec, now));
     }
     for (let i = 0; i < due.length; i++) {
       const exec = due[i]!;
@@ -454,6 +455,16 @@ export class Engine {
       const task = handle.task;
       // On the task's fire chain, as startClaimed's count is: a max_runs count settles before the next occurrence.
       this.track(this.fireChain.run(task.name, () => this.countRun(task)), `fire ${task.name}`);
+    }
+  }
+
+  /** startNow, or the ordinary way if it fails (it should not): the burst's other occurrences go on. */
+  private startNowOrReport(exec: Execution, now: number): ExecutionHandle | undefined {
+    try {
+      return this.startNow(exec, now);
+    } catch (err) {
+      this.options.onError?.(err, `start of ${exec.taskName} at ${new Date(exec.scheduledTime).toISOString()}`);
+      return undefined;
     }
   }
 

@@ -223,15 +223,17 @@ export function startAttempt(handle: ExecutionHandle, attempt: Attempt, deps: Ru
   }, task.attemptDeadlineMs);
   if (handle.cancelReason !== undefined) abort.abort(handle.cancelReason);
   else handle.onCancel = (reason) => abort.abort(reason);
-  const context = {
-    runHeaders: runHeaders(handle.execution, attempt.number),
-    timeoutMs: task.attemptDeadlineMs,
-    get signal() {
-      return abort.signal;
-    },
-  };
+  // Never throws: whatever fails here fails the attempt, as a failing action does (the engine
+  // starts a burst's actions in one pass, outside any promise).
   let action: Promise<ActionResult>;
   try {
+    const context = {
+      runHeaders: runHeaders(handle.execution, attempt.number),
+      timeoutMs: task.attemptDeadlineMs,
+      get signal() {
+        return abort.signal;
+      },
+    };
     action = deps.actions.execute(task.action, context);
   } catch (err) {
     action = Promise.reject(err);

@@ -104,11 +104,14 @@ export class PublisherOutbox implements OutboxSource {
   committedUpTo(batch: number, timeoutMs: number): Promise<void> {
     if (this.committedBatches >= batch || this.writerGone) return Promise.resolve();
     return new Promise((resolve) => {
+      const waiters = this.batchWaiters;
       const timer = setTimeout(done, timeoutMs);
       const waiter = { batch, resolve: done };
-      this.batchWaiters.push(waiter);
+      waiters.push(waiter);
       function done() {
         clearTimeout(timer);
+        const at = waiters.indexOf(waiter);
+        if (at >= 0) waiters.splice(at, 1);
         resolve();
       }
     });

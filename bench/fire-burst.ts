@@ -1,22 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { pino } from 'pino';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { startService as StartService } from '../src/main.js';
-import type { loadConfig as LoadConfig } from '../src/config/config.js';
-import type { FakeClock as FakeClockClass } from '../src/engine/fake-clock.js';
-import type { createSchedulerClient as CreateClient } from '../src/client/scheduler-client.js';
 import { SERVICE_NODE_FLAGS } from '../src/cli/service-node-flags.js';
 import { Args, isMain } from './lib/args.js';
-import { BENCH_DIST, freePort, REPO_ROOT, report, spawnNode } from './lib/children.js';
-import { runLoad } from './lib/load.js';
+import { BENCH_DIST, REPO_ROOT, report, spawnNode } from './lib/children.js';
+import { createPerSecondTasks, startFakeClockService } from './lib/fake-clock-service.js';
 import { formatTable, log, writeResult } from './lib/results.js';
 import { fmt, summarize } from './lib/stats.js';
-import { publishTask } from './lib/task-specs.js';
 
 /**
  * The engine's side of a burst: N per-second nats_publish tasks all due at the same instant, the
@@ -53,10 +43,6 @@ interface Round {
 const T0 = Date.UTC(2030, 0, 1, 0, 0, 0);
 const WARM_UP_SECONDS = 2;
 
-async function importFrom<T>(dist: string, path: string): Promise<T> {
-  return (await import(pathToFileURL(join(dist, path)).href)) as T;
-}
-
 /** Time each publish on `subject` (nats.js's connection class is shared by every build: one node_modules). */
 function timePublishes(subject: string): { marks: number[] } {
   const require = createRequire(join(REPO_ROOT, 'package.json'));
@@ -73,32 +59,13 @@ function timePublishes(subject: string): { marks: number[] } {
 }
 
 async function runRound(build: Build, tasks: number, seconds: number): Promise<Round> {
-  const { startService } = await importFrom<{ startService: typeof StartService }>(build.dist, 'src/main.js');
-  const { loadConfig } = await importFrom<{ loadConfig: typeof LoadConfig }>(build.dist, 'src/config/config.js');
-  const { FakeClock } = await importFrom<{ FakeClock: typeof FakeClockClass }>(build.dist, 'src/engine/fake-clock.js');
-  const { createSchedulerClient } = await importFrom<{ createSchedulerClient: typeof CreateClient }>(build.dist, 'src/client/scheduler-client.js');
   const subject = `cpbench.burst.${process.pid}`;
   const timing = timePublishes(subject);
-  const dir = mkdtempSync(join(tmpdir(), 'cronplane-fire-burst-'));
-  const clock = new FakeClock(T0);
-  const config = loadConfig([], {
-    CRONPLANE_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
-    CRONPLANE_HTTP_ADDR: `127.0.0.1:${await freePort()}`,
-    CRONPLANE_STORE: `sqlite:${join(dir, 'cronplane.db')}`,
-    CRONPLANE_NATS_URL: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
-    CRONPLANE_SUBJECT_PREFIX: `cpbench${process.pid}`,
-    CRONPLANE_NODE_NAME: 'bench',
-    CRONPLANE_SHUTDOWN_GRACE: '1s',
-  });
-  const service = await startService(config, { clock, log: pino({ level: 'warn' }) });
-  const client = createSchedulerClient(`127.0.0.1:${service.grpcPort}`);
+  const running = await startFakeClockService(build.dist, T0, 'fire-burst');
+  const { service, clock } = running;
   try {
     const start = T0 + 2_000;
-    const created = await runLoad(
-      (i) => client.createTask({ task: { ...publishTask(`fb-${i}`, '* * * * * *', subject), startTime: timestampFromMs(start) } }),
-      { concurrency: 64, maxOps: tasks, maxMs: 600_000 },
-    );
-    if (created.ops !== tasks || created.errors > 0) throw new Error(`created ${created.ops} of ${tasks} tasks: ${created.firstError}`);
+    await createPerSecondTasks(running.client, tasks, 'fb', subject, start);
     const measured: Second[] = [];
     for (let s = 0; s < seconds; s++) {
       const at = start + s * 1_000;
@@ -118,9 +85,7 @@ async function runRound(build: Build, tasks: number, seconds: number): Promise<R
     }
     return { build: build.label, seconds: measured };
   } finally {
-    client.close();
-    await service.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await running.close();
   }
 }
 

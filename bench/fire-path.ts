@@ -1,24 +1,15 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { pino } from 'pino';
-import type { startService as StartService } from '../src/main.js';
-import type { loadConfig as LoadConfig } from '../src/config/config.js';
-import type { FakeClock as FakeClockClass } from '../src/engine/fake-clock.js';
-import type { createSchedulerClient as CreateClient } from '../src/client/scheduler-client.js';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { Args, isMain } from './lib/args.js';
 import { SERVICE_NODE_FLAGS } from '../src/cli/service-node-flags.js';
-import { BENCH_DIST, freePort, REPO_ROOT, report, spawnNode } from './lib/children.js';
-import { runLoad } from './lib/load.js';
+import { BENCH_DIST, REPO_ROOT, report, spawnNode } from './lib/children.js';
+import { createPerSecondTasks, startFakeClockService } from './lib/fake-clock-service.js';
 import { AllocationSampler, type Allocator } from './lib/allocation-profile.js';
 import { hotFunctions, monotonicUs, newestProfile } from './lib/profile.js';
 import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
 import { metric } from './lib/service-metrics.js';
 import { fmt, summarize } from './lib/stats.js';
-import { publishTask } from './lib/task-specs.js';
 
 /**
  * The event loop's work per fire, without the noise of real time: the whole service in this
@@ -68,38 +59,14 @@ function usPerFire(before: number | undefined, after: number | undefined, fires:
   return before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / fires;
 }
 
-async function importFrom<T>(dist: string, path: string): Promise<T> {
-  return (await import(pathToFileURL(join(dist, path)).href)) as T;
-}
-
 /** One round: a fresh service of `build` with `tasks` tasks, driven for `seconds` simulated seconds. */
 /** `allocProfile`: sample allocations over the driven seconds into this .heapprofile. */
 async function runRound(build: Build, tasks: number, seconds: number, allocProfile?: string): Promise<Round> {
-  const { startService } = await importFrom<{ startService: typeof StartService }>(build.dist, 'src/main.js');
-  const { loadConfig } = await importFrom<{ loadConfig: typeof LoadConfig }>(build.dist, 'src/config/config.js');
-  const { FakeClock } = await importFrom<{ FakeClock: typeof FakeClockClass }>(build.dist, 'src/engine/fake-clock.js');
-  const { createSchedulerClient } = await importFrom<{ createSchedulerClient: typeof CreateClient }>(build.dist, 'src/client/scheduler-client.js');
-  const dir = mkdtempSync(join(tmpdir(), 'cronplane-fire-path-'));
-  const clock = new FakeClock(T0);
-  const config = loadConfig([], {
-    CRONPLANE_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
-    CRONPLANE_HTTP_ADDR: `127.0.0.1:${await freePort()}`,
-    CRONPLANE_STORE: `sqlite:${join(dir, 'cronplane.db')}`,
-    CRONPLANE_NATS_URL: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
-    CRONPLANE_SUBJECT_PREFIX: `cpbench${process.pid}`,
-    CRONPLANE_NODE_NAME: 'bench',
-    CRONPLANE_SHUTDOWN_GRACE: '1s',
-  });
-  const service = await startService(config, { clock, log: pino({ level: 'warn' }) });
-  const client = createSchedulerClient(`127.0.0.1:${service.grpcPort}`);
+  const running = await startFakeClockService(build.dist, T0, 'fire-path');
+  const { service, clock } = running;
   try {
-    const subject = `cpbench.firepath.${process.pid}`;
     const start = T0 + 2_000;
-    const created = await runLoad(
-      (i) => client.createTask({ task: { ...publishTask(`fp-${i}`, '* * * * * *', subject), startTime: timestampFromMs(start) } }),
-      { concurrency: 64, maxOps: tasks, maxMs: 600_000 },
-    );
-    if (created.ops !== tasks || created.errors > 0) throw new Error(`created ${created.ops} of ${tasks} tasks: ${created.firstError}`);
+    await createPerSecondTasks(running.client, tasks, 'fp', `cpbench.firepath.${process.pid}`, start);
     await clock.advanceTo(start - 1_000);
     await service.engine.idle();
     global.gc?.();
@@ -132,9 +99,7 @@ async function runRound(build: Build, tasks: number, seconds: number, allocProfi
       ...(allocators === undefined ? {} : { allocators }),
     };
   } finally {
-    client.close();
-    await service.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await running.close();
   }
 }
 

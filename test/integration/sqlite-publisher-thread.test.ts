@@ -324,8 +324,9 @@ test('if the writer thread dies while the publisher thread runs, its acks fail a
       // Had the acks waited for an answer, the thread would hang in its drain and be terminated at drainMs + 3 s.
       await within(store.close(), drainMs + 3_000 + 15_000, 'closing a store whose writer thread died');
     }
-    assert.equal(await publisherExit, 0, 'the publisher thread ended by itself, not terminated as stuck');
-    assert.deepEqual(publisherErrors, [], 'the publisher thread did not fail');
+    await publisherExit;
+    // A thread terminated as stuck at close is reported through the same hook.
+    assert.deepEqual(publisherErrors, [], 'the publisher thread ended by itself: it did not fail and was not terminated as stuck');
     assert.equal(writerErrors.length, 1, 'the writer death was told once');
 
     // A restart publishes the 50 that were never acked, and none of the 50 that were.

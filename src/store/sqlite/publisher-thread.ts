@@ -19,7 +19,7 @@ export class PublisherThread {
   private constructor(
     private readonly worker: Worker,
     private readonly drainMs: number,
-    onError: ((message: string) => void) | undefined,
+    private readonly onError: ((message: string) => void) | undefined,
   ) {
     let failed = false;
     worker.on('error', (error) => {
@@ -72,7 +72,10 @@ export class PublisherThread {
       this.worker.postMessage(message);
       let timer: NodeJS.Timeout | undefined;
       const stuck = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.drainMs + CLOSE_MARGIN_MS); });
-      if (await Promise.race([this.exited.then(() => false), stuck])) await this.worker.terminate();
+      if (await Promise.race([this.exited.then(() => false), stuck])) {
+        this.onError?.(`the events publisher thread did not end within ${this.drainMs + CLOSE_MARGIN_MS} ms of the close; terminated, what it did not ack waits in the outbox until a restart`);
+        await this.worker.terminate();
+      }
       clearTimeout(timer);
       await this.exited;
     })();

@@ -32,7 +32,8 @@ export class PublisherOutbox implements OutboxSource {
   private writerGone = false;
   /** Batches committed so far, as the writer's last 'committed' message said. */
   private committedBatches = 0;
-  private readonly batchWaiters: Array<{ batch: number; resolve: () => void }> = [];
+  /** The close's wait for a batch (there is one close). */
+  private batchWaiter: { batch: number; resolve: () => void } | undefined;
 
   /** `onCommitted`: new events are waiting. */
   constructor(
@@ -48,7 +49,7 @@ export class PublisherOutbox implements OutboxSource {
       if (message.kind === 'committed') {
         for (const row of message.rows) if (this.kept.size < KEPT_EVENTS_LIMIT) this.kept.set(row.sequence, row);
         this.committedBatches = message.batch;
-        this.wakeBatchWaiters();
+        this.wakeBatchWaiter();
         onCommitted();
         return;
       }
@@ -62,7 +63,7 @@ export class PublisherOutbox implements OutboxSource {
       this.writerGone = true;
       for (const waiter of this.waiting.values()) waiter.reject(new Error('the writer thread is gone'));
       this.waiting.clear();
-      this.wakeBatchWaiters();
+      this.wakeBatchWaiter();
     });
   }
 
@@ -104,26 +105,22 @@ export class PublisherOutbox implements OutboxSource {
   committedUpTo(batch: number, timeoutMs: number): Promise<void> {
     if (this.committedBatches >= batch || this.writerGone) return Promise.resolve();
     return new Promise((resolve) => {
-      const waiters = this.batchWaiters;
-      const timer = setTimeout(done, timeoutMs);
-      const waiter = { batch, resolve: done };
-      waiters.push(waiter);
-      function done() {
-        clearTimeout(timer);
-        const at = waiters.indexOf(waiter);
-        if (at >= 0) waiters.splice(at, 1);
-        resolve();
-      }
+      const waiter = {
+        batch,
+        resolve: () => {
+          clearTimeout(timer);
+          if (this.batchWaiter === waiter) this.batchWaiter = undefined;
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiter.resolve, timeoutMs);
+      this.batchWaiter = waiter;
     });
   }
 
-  private wakeBatchWaiters(): void {
-    for (let i = this.batchWaiters.length - 1; i >= 0; i--) {
-      const waiter = this.batchWaiters[i]!;
-      if (this.committedBatches < waiter.batch && !this.writerGone) continue;
-      this.batchWaiters.splice(i, 1);
-      waiter.resolve();
-    }
+  private wakeBatchWaiter(): void {
+    const waiter = this.batchWaiter;
+    if (waiter !== undefined && (this.committedBatches >= waiter.batch || this.writerGone)) waiter.resolve();
   }
 
   private ack(op: FromPublisher['op'], sequences: number[]): Promise<void> {

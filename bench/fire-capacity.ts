@@ -1,6 +1,5 @@
 import { Args, isMain } from './lib/args.js';
 import { sleep } from './lib/children.js';
-import { connectNats } from './lib/nats.js';
 import { formatTable, log, writeResult } from './lib/results.js';
 import { fmt } from './lib/stats.js';
 import { measureSystem, type FireOptions, type FireResult } from './fire-precision.js';
@@ -35,12 +34,11 @@ export interface CapacityResult {
 const clean = (r: FireResult) => r.missed === 0 && r.doubled === 0 && (r.outboxAtEnd === undefined || r.outboxAtEnd <= 3 * r.tasks);
 
 export async function findCapacity(system: string, base: Omit<FireOptions, 'tasks' | 'systems'>, search: { from: number; step: number; resolution: number; max: number }): Promise<CapacityResult> {
-  const nc = await connectNats('cpbench-capacity-subscriber');
   const runs: FireResult[] = [];
   const run = async (tasks: number): Promise<boolean> => {
     let result: FireResult;
     try {
-      result = await measureSystem(system, { ...base, systems: [system], tasks }, nc);
+      result = await measureSystem(system, { ...base, systems: [system], tasks });
     } catch (err) {
       log(`fire-capacity: ${system} at ${tasks} did not run: ${err instanceof Error ? err.message : String(err)}`);
       return false;
@@ -50,26 +48,22 @@ export async function findCapacity(system: string, base: Omit<FireOptions, 'task
     await sleep(2_000); // let the machine settle
     return clean(result);
   };
-  try {
-    let good = 0;
-    let bad: number | undefined;
-    for (let tasks = search.from; tasks <= search.max; tasks += search.step) {
-      if (!(await run(tasks))) {
-        bad = tasks;
-        break;
-      }
-      good = tasks;
+  let good = 0;
+  let bad: number | undefined;
+  for (let tasks = search.from; tasks <= search.max; tasks += search.step) {
+    if (!(await run(tasks))) {
+      bad = tasks;
+      break;
     }
-    while (bad !== undefined && bad - good > search.resolution) {
-      const mid = Math.round((good + bad) / 2 / search.resolution) * search.resolution;
-      if (mid <= good || mid >= bad) break;
-      if (await run(mid)) good = mid;
-      else bad = mid;
-    }
-    return { system, capacity: good, atLeast: bad === undefined, runs };
-  } finally {
-    await nc.close();
+    good = tasks;
   }
+  while (bad !== undefined && bad - good > search.resolution) {
+    const mid = Math.round((good + bad) / 2 / search.resolution) * search.resolution;
+    if (mid <= good || mid >= bad) break;
+    if (await run(mid)) good = mid;
+    else bad = mid;
+  }
+  return { system, capacity: good, atLeast: bad === undefined, runs };
 }
 
 export function capacityTable(r: CapacityResult): string {

@@ -1,30 +1,33 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { Args, isMain } from './lib/args.js';
 import { BENCH_DIST, sleep, spawnNode, type Child } from './lib/children.js';
 import { runLoad } from './lib/load.js';
-import { connectNats, nowMs } from './lib/nats.js';
+import { nowMs } from './lib/nats.js';
 import { hotFunctions, monotonicUs, newestProfile } from './lib/profile.js';
 import { NoiseMeter, waitForQuiet } from './lib/machine.js';
 import { CpuMeter, memoryMiB, natsServerPid, redisPid } from './lib/proc.js';
 import { formatTable, log, RESULTS_DIR, writeResult } from './lib/results.js';
-import { CronplaneProcess } from './lib/service-process.js';
+import { CronplaneProcess, NATS_URL } from './lib/service-process.js';
 import { fmt, Samples, type Summary } from './lib/stats.js';
 import { publishTask } from './lib/task-specs.js';
+import { WireSubscriber, type WireHeaders } from './lib/wire-subscriber.js';
 
 /**
  * Fire precision: N tasks on a per-second schedule, each fire publishing one NATS message.
- * A subscriber in this process takes lateness = receive time - Cronplane-Scheduled-Time and
+ * A subscriber in this process (on a socket of its own, see WireSubscriber) takes lateness =
+ * receive time - Cronplane-Scheduled-Time and
  * counts (task, occurrence) pairs over a window of whole seconds, for cronplane (as a child
  * `cronplane serve`) and, one after another on the same NATS, for croner, node-cron and
  * BullMQ job schedulers (each in a child process of its own, publishing the same message).
  */
 
 export const SYSTEMS = ['cronplane', 'croner', 'node-cron', 'bullmq'] as const;
-/** Not a peer: one timer and a publish loop per second, the floor the transport and subscriber allow. */
+/** Not a peer: one timer and a nats.js publish loop per second, the floor for one Node.js process. */
 export const FLOOR = 'floor';
+/** Not a peer: each second's messages pre-built and written at once, the floor of NATS and the subscriber. */
+export const FLOOR_WIRE = 'floor-wire';
 export type SystemName = (typeof SYSTEMS)[number];
 
 export interface FireOptions {
@@ -99,7 +102,9 @@ class FireCollector {
   outOfWindow = 0;
   foreign = 0;
   lastInWindowAt = 0;
-  private sub: Subscription | undefined;
+  private sub: WireSubscriber | undefined;
+  private lastTimeText = '';
+  private lastTime = NaN;
 
   constructor(private readonly tasks: number) {
     this.counts = new Uint8Array(0);
@@ -116,33 +121,17 @@ class FireCollector {
   }
 
   /**
-   * The callback only timestamps and queues: header parsing waits for setImmediate, i.e. until
-   * the client has handed over the whole socket read, so a burst of thousands of messages
-   * does not make the later ones look late by the parsing of the earlier ones.
+   * Subscribes on a socket of its own (see WireSubscriber): each message is stamped with the
+   * time its bytes were read and parsed only when the counts are asked for, so a burst's later
+   * messages do not look late by the parsing of the earlier ones.
    */
-  subscribe(nc: NatsConnection, subject: string): void {
-    const queue: { at: number; msg: Msg }[] = [];
-    let scheduledFlush = false;
-    const flush = () => {
-      scheduledFlush = false;
-      for (const { at, msg } of queue.splice(0)) this.record(at, msg);
-    };
-    this.sub = nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err !== null) return;
-        queue.push({ at: nowMs(), msg });
-        if (!scheduledFlush) {
-          scheduledFlush = true;
-          setImmediate(flush);
-        }
-      },
-    });
+  async subscribe(subject: string): Promise<void> {
+    this.sub = await WireSubscriber.connect(NATS_URL, subject, (at, headers) => this.record(at, headers));
   }
 
-  private record(received: number, msg: Msg): void {
-    const h = msg.headers;
-    const task = h?.get('Cronplane-Task') ?? '';
-    const scheduled = Date.parse(h?.get('Cronplane-Scheduled-Time') ?? '');
+  private record(received: number, headers: WireHeaders): void {
+    const task = headers.get('Cronplane-Task') ?? '';
+    const scheduled = this.parseTime(headers.get('Cronplane-Scheduled-Time') ?? '');
     const index = Number(task.slice(NAME_PREFIX.length));
     if (!task.startsWith(NAME_PREFIX) || !Number.isInteger(index) || index < 0 || index >= this.tasks || !Number.isFinite(scheduled)) {
       this.foreign++;
@@ -159,8 +148,29 @@ class FireCollector {
     this.lastInWindowAt = received;
   }
 
-  unsubscribe(): void {
-    this.sub?.unsubscribe();
+  /** Every message of one second carries the same time text: parse it once. */
+  private parseTime(text: string): number {
+    if (text !== this.lastTimeText) {
+      this.lastTimeText = text;
+      this.lastTime = Date.parse(text);
+    }
+    return this.lastTime;
+  }
+
+  async unsubscribe(): Promise<void> {
+    const sub = this.sub;
+    this.sub = undefined;
+    await sub?.close();
+  }
+
+  /** Errors the subscription saw (none in a run to be trusted). */
+  get errors(): string[] {
+    return this.sub?.serverErrors ?? [];
+  }
+
+  /** Takes in every message read so far (they wait unparsed until asked for). */
+  catchUp(): void {
+    this.sub?.deliver();
   }
 
   tally(): { expected: number; received: number; missed: number; doubled: number; missedBySecond: number[] } {
@@ -312,18 +322,18 @@ async function startPeer(kind: string, tasks: number, subject: string, opts: Fir
 }
 
 /** One system, one task count: start, warm up, measure a window, drain, stop. */
-export async function measureSystem(system: string, opts: FireOptions, nc: NatsConnection): Promise<FireResult> {
+export async function measureSystem(system: string, opts: FireOptions): Promise<FireResult> {
   const tasks = opts.tasks;
   const subject = `cpbench.fire.${process.pid}.${system.replace(/[^a-z0-9]/g, '')}.${tasks}`;
   const collector = new FireCollector(tasks);
   await waitForQuiet(`fire-precision ${system}`);
-  collector.subscribe(nc, subject);
+  await collector.subscribe(subject);
   log(`fire-precision: ${system} with ${tasks} per-second tasks: starting`);
   let running: RunningSystem;
   try {
     running = system === 'cronplane' ? await startCronplane(tasks, subject, opts) : await startPeer(system, tasks, subject, opts);
   } catch (err) {
-    collector.unsubscribe(); // the connection is shared with the next run
+    await collector.unsubscribe();
     throw err;
   }
   let stopInfo: Record<string, unknown> | undefined;
@@ -363,12 +373,16 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     // Late messages of the window still count: wait until they stop coming (bounded).
     const drainDeadline = Date.now() + opts.drainMaxMs;
     await sleep(2_000);
+    collector.catchUp();
     while (Date.now() < drainDeadline && nowMs() - collector.lastInWindowAt < 1_500 && collector.tally().received < collector.tally().expected) {
       await sleep(250);
+      collector.catchUp();
     }
     const tally = collector.tally();
+    const subscriberErrors = collector.errors.slice();
     stopInfo = await running.stop();
-    collector.unsubscribe();
+    await collector.unsubscribe();
+    if (subscriberErrors.length > 0) throw new Error(`the subscriber saw errors, the run is not to be trusted: ${subscriberErrors.join('; ')}`);
 
     let profile: FireResult['profile'];
     if (running.profileDir !== undefined) {
@@ -405,7 +419,7 @@ export async function measureSystem(system: string, opts: FireOptions, nc: NatsC
     return result;
   } finally {
     if (stopInfo === undefined) await running.stop().catch(() => undefined);
-    collector.unsubscribe();
+    await collector.unsubscribe();
   }
 }
 
@@ -434,21 +448,16 @@ export function fireTable(results: FireResult[]): string {
 }
 
 export async function runFirePrecision(base: Omit<FireOptions, 'tasks'>, taskCounts: number[]): Promise<FireResult[]> {
-  const nc = await connectNats('cpbench-fire-subscriber');
   const results: FireResult[] = [];
-  try {
-    for (const tasks of taskCounts) {
-      for (const system of base.systems) {
-        try {
-          results.push(await measureSystem(system, { ...base, tasks }, nc));
-        } catch (err) {
-          log(`fire-precision: ${system} with ${tasks} tasks failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
-        await sleep(2_000); // let the machine settle between systems
+  for (const tasks of taskCounts) {
+    for (const system of base.systems) {
+      try {
+        results.push(await measureSystem(system, { ...base, tasks }));
+      } catch (err) {
+        log(`fire-precision: ${system} with ${tasks} tasks failed: ${err instanceof Error ? err.message : String(err)}`);
       }
+      await sleep(2_000); // let the machine settle between systems
     }
-  } finally {
-    await nc.close();
   }
   return results;
 }
@@ -458,7 +467,7 @@ async function main(): Promise<void> {
   const options: Omit<FireOptions, 'tasks'> = {
     seconds: args.number('seconds', 60),
     warmupSeconds: args.number('warmup', 5),
-    systems: args.list('systems', [...SYSTEMS, FLOOR]),
+    systems: args.list('systems', [...SYSTEMS, FLOOR, FLOOR_WIRE]),
     cpuProf: args.flag('cpu-prof'),
     bullmqConcurrency: args.number('bullmq-concurrency', 100),
     drainMaxMs: args.number('drain-max-ms', 30_000),

@@ -2,7 +2,7 @@ import { Args } from './lib/args.js';
 import { capQuietWait } from './lib/machine.js';
 import { formatTable, log, machineInfo, writeResult } from './lib/results.js';
 import { fmt } from './lib/stats.js';
-import { FLOOR, fireTable, runFirePrecision, SYSTEMS, type FireResult } from './fire-precision.js';
+import { FLOOR, FLOOR_WIRE, fireTable, runFirePrecision, SYSTEMS, type FireResult } from './fire-precision.js';
 import { runScale, scaleTable, type ScaleResult } from './scale.js';
 import { rpcTable, runRpc, type RpcRow } from './rpc.js';
 import { eventsTable, runEvents, type DrainResult, type SteadyResult } from './events.js';
@@ -43,7 +43,7 @@ function goalRows(fire: FireResult[], scale: ScaleResult[], rpc: RpcRow[], drain
   const rows: string[][] = [];
   const by = (system: string, tasks: number) => fire.find((r) => r.system === system && r.tasks === tasks);
   for (const tasks of [...new Set(fire.map((r) => r.tasks))]) {
-    const cells = (f: (r: FireResult) => string) => [...SYSTEMS, FLOOR].map((s) => {
+    const cells = (f: (r: FireResult) => string) => [...SYSTEMS, FLOOR, FLOOR_WIRE].map((s) => {
       const r = by(s, tasks);
       return r === undefined ? '-' : f(r);
     });
@@ -67,7 +67,7 @@ function goalRows(fire: FireResult[], scale: ScaleResult[], rpc: RpcRow[], drain
   for (const s of steady.filter((x) => x.watchers > 0)) {
     rows.push([`events/s to ${s.watchers} watchers (sum)`, '', `${fmt(s.watchEventsPerSec)} of ${fmt(s.natsEventsPerSec * s.watchers)} due`, '', '', '']);
   }
-  const width = 3 + SYSTEMS.length + 1;
+  const width = 3 + SYSTEMS.length + 2;
   return rows.map((r) => [...r, ...new Array<string>(Math.max(0, width - r.length)).fill('')].slice(0, width));
 }
 
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     fire = await runFirePrecision({
       seconds: plan.fire.seconds,
       warmupSeconds: plan.fire.warmupSeconds,
-      systems: args.list('systems', [...SYSTEMS, FLOOR]),
+      systems: args.list('systems', [...SYSTEMS, FLOOR, FLOOR_WIRE]),
       cpuProf: args.flag('cpu-prof'),
       bullmqConcurrency: args.number('bullmq-concurrency', 100),
       drainMaxMs: 30_000,
@@ -121,8 +121,9 @@ async function main(): Promise<void> {
   const out: string[] = [];
   out.push(`cronplane benchmarks (${quick ? 'quick' : 'full'} run, ${fmt((performance.now() - t0) / 1000)} s)`);
   out.push('');
-  out.push(formatTable(['figure', 'goal', 'cronplane', 'croner', 'node-cron', 'bullmq', 'floor*'], goals));
-  out.push('* floor: not a scheduler; one timer and a publish loop per second in one process (what NATS and the subscriber allow)');
+  out.push(formatTable(['figure', 'goal', 'cronplane', 'croner', 'node-cron', 'bullmq', 'floor*', 'floor-wire**'], goals));
+  out.push('* floor: not a scheduler; one timer and a nats.js publish loop per second in one process');
+  out.push('** floor-wire: each second\'s messages built beforehand and written to the socket at once (what NATS and the subscriber allow)');
   if (fire.length > 0) out.push('', 'Fire precision (lateness = NATS receive - scheduled time)', fireTable(fire));
   if (scale.results.length > 0) out.push('', `Scale (heap baseline ${fmt(scale.heapBaselineMiB)} MiB)`, scaleTable(scale.results));
   if (rpc.length > 0) out.push('', 'Control-plane RPC vs bare grpc-js (same definition, codecs, response sizes)', rpcTable(rpc));

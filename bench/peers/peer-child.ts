@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { Cron } from 'croner';
 import nodeCron, { type ScheduledTask } from 'node-cron';
@@ -9,7 +10,8 @@ import { RespRedisClient } from './resp-redis-client.js';
 
 /**
  * One peer of the fire-precision benchmark, alone in its own process: N per-second jobs with
- * croner, node-cron or BullMQ job schedulers (or `floor`: one timer and a loop, the baseline), each fire publishing the same NATS message as a
+ * croner, node-cron or BullMQ job schedulers (or a baseline: `floor`, one timer and a publish loop;
+ * `floor-wire`, each second's messages pre-built and written at once), each fire publishing the same NATS message as a
  * cronplane nats_publish action (same payload, same Cronplane-* headers). Prints one JSON line
  * {"ready":...} when every job exists and {"stopped":...} after SIGTERM, then exits.
  */
@@ -46,6 +48,38 @@ function publish(nc: NatsConnection, task: string, scheduledMs: number): void {
 
 const floorSecond = (ms: number) => ms - (ms % 1000);
 
+/** Every task's message for the occurrence at `scheduledMs`, as HPUB frames: what publish() sends. */
+function wireFrames(scheduledMs: number): Buffer {
+  const time = new Date(scheduledMs).toISOString();
+  const body = Buffer.from(payload).toString('latin1');
+  const parts: string[] = [];
+  for (let i = 0; i < tasks; i++) {
+    const task = `${namePrefix}${i}`;
+    const id = `${task}-${scheduledMs}`;
+    const h = `NATS/1.0\r\nCronplane-Task: ${task}\r\nCronplane-Execution-Id: ${id}\r\nCronplane-Scheduled-Time: ${time}\r\nCronplane-Attempt: 1\r\nIdempotency-Key: ${id}\r\n\r\n`;
+    parts.push(`HPUB ${subject} ${h.length} ${h.length + body.length}\r\n${h}${body}\r\n`);
+  }
+  return Buffer.from(parts.join(''), 'latin1');
+}
+
+/** A bare NATS connection for the wire floor: CONNECT, and PONG to the server's PINGs. */
+async function wireConnect(url: string): Promise<Socket> {
+  const u = new URL(url);
+  const socket = netConnect(Number(u.port || 4222), u.hostname);
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.on('error', () => { publishErrors++; });
+  socket.on('data', (d: Buffer) => {
+    if (d.includes('PING\r\n')) socket.write('PONG\r\n');
+    if (d.includes('-ERR')) publishErrors++;
+  });
+  socket.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, headers: true, name: 'cpbench-peer-floor-wire' })}\r\n`);
+  return socket;
+}
+
 async function main(): Promise<void> {
   const nc = await connect({ servers: natsUrl, name: `cpbench-peer-${kind}` });
   const t0 = performance.now();
@@ -81,6 +115,34 @@ async function main(): Promise<void> {
     stop = async () => {
       stopped = true;
       clearTimeout(timer);
+      return {};
+    };
+  } else if (kind === 'floor-wire') {
+    // Not a scheduler either: the transport's own floor. The next second's messages are built
+    // beforehand as the bytes nats.js would send and go out in one socket write at the boundary:
+    // no client library and no per-message work at the instant, so what is left is the
+    // kernel, nats-server and the subscriber.
+    const socket = await wireConnect(natsUrl);
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    let next = floorSecond(Date.now()) + 1000;
+    let frames = wireFrames(next);
+    const arm = () => {
+      if (!stopped) timer = setTimeout(tick, next - Date.now());
+    };
+    const tick = () => {
+      if (Date.now() < next) return arm(); // a timer may fire a little early
+      socket.write(frames);
+      published += tasks;
+      next += 1000;
+      frames = wireFrames(next);
+      arm();
+    };
+    arm();
+    stop = async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => socket.end(resolve));
       return {};
     };
   } else if (kind === 'node-cron') {

@@ -424,11 +424,12 @@ export class Engine {
     if (!this.running) return;
     const now = this.clock.now();
     // Starting what is due goes first: claiming ahead can wait a moment, a due action cannot.
-    this.startClaimedDue(now);
-    for (let due = this.heap.popDue(now + this.claimAheadMs); due !== undefined; due = this.heap.popDue(now + this.claimAheadMs)) {
-      this.handleDue(due.key, due.at, now);
-    }
-    this.arm();
+    this.startClaimedDue(now, () => {
+      for (let due = this.heap.popDue(now + this.claimAheadMs); due !== undefined; due = this.heap.popDue(now + this.claimAheadMs)) {
+        this.handleDue(due.key, due.at, now);
+      }
+      this.arm();
+    });
   }
 
   /**
@@ -436,14 +437,35 @@ export class Engine {
    * startNow) start in one pass, before any of their bookkeeping (recording, run counts,
    * promise chains), so the last of 10,000 due at one instant is not kept waiting for the
    * bookkeeping of the 9,999 before it. The others go the ordinary way (startClaimed).
+   *
+   * The bookkeeping, and `then` after it, wait for one microtask: the actions' client
+   * libraries write what the pass queued when its microtask runs (nats.js sends its last
+   * partly filled buffer so), and that comes first. Only what the pass itself set going runs
+   * in between (the libraries' writes, its actions' promise plumbing); no I/O callback, timer
+   * or call can. Tracked, so a drain waits for it.
    */
-  private startClaimedDue(now: number): void {
+  private startClaimedDue(now: number, then?: () => void): void {
     const due: Execution[] = [];
     const started: Array<ExecutionHandle | undefined> = [];
     for (let exec = this.claimed.popDue(now); exec !== undefined; exec = this.claimed.popDue(now)) {
       due.push(exec);
       started.push(this.startNowOrReport(exec, now));
     }
+    if (due.length === 0) {
+      then?.();
+      return;
+    }
+    this.track(Promise.resolve().then(() => {
+      try {
+        this.keepBooks(due, started);
+      } finally {
+        then?.();
+      }
+    }), 'fire');
+  }
+
+  /** After startClaimedDue's pass: the runner takes over each action started, the rest start the ordinary way. */
+  private keepBooks(due: Execution[], started: Array<ExecutionHandle | undefined>): void {
     for (let i = 0; i < due.length; i++) {
       const exec = due[i]!;
       const handle = started[i];

@@ -3,8 +3,22 @@ import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOp
 import type { Logger } from 'pino';
 import { redactUrl } from '../config/redact-url.js';
 
-/** nats.js writes its queued publishes to the socket inline once this much has queued (default 32 KiB). */
-const PENDING_LIMIT_BYTES = 1024 * 1024;
+/**
+ * nats.js queues publishes and writes them to the socket at the end of the microtask that
+ * queued the first, or inline once this much has queued.
+ *
+ * The service's own connection carries the actions: there nats.js's default, 32 KiB (about
+ * 130 action messages), so the first messages of a burst leave while the rest are still being
+ * published. (With 1 MiB here, all 1,000 messages of a 1k-task second left in one write after
+ * the whole burst: measured at a subscriber, the first arrived 10-25 ms after its time.)
+ */
+export const ACTIONS_PENDING_LIMIT_BYTES = 32 * 1024;
+/**
+ * The events publisher's connection: a 500-event outbox batch (about 1.2 KiB an event) was
+ * twenty socket writes at 32 KiB; one write per MiB cuts the syscalls (and loopback TCP's
+ * per-write work) without holding more than that. Events are not waited for by the millisecond.
+ */
+export const EVENTS_PENDING_LIMIT_BYTES = 1024 * 1024;
 
 export interface NatsSettings {
   servers: string[];
@@ -31,7 +45,12 @@ export class NatsConnectionManager {
   /** Settles when the first connection attempt has succeeded or failed. */
   private readonly firstAttempt = new Promise<void>((resolve) => { this.firstAttemptDone = resolve; });
 
-  constructor(private readonly settings: NatsSettings, private readonly log: Logger) {}
+  constructor(
+    private readonly settings: NatsSettings,
+    private readonly log: Logger,
+    /** See ACTIONS_PENDING_LIMIT_BYTES and EVENTS_PENDING_LIMIT_BYTES. */
+    private readonly pendingLimitBytes = ACTIONS_PENDING_LIMIT_BYTES,
+  ) {}
 
   /** The connection while it is up; undefined while NATS is away. */
   current(): NatsConnection | undefined {
@@ -81,11 +100,8 @@ export class NatsConnectionManager {
       pingInterval: 10_000,
       maxPingOut: 3,
     };
-    // Publishes queue in one buffer until the end of the microtask, except that nats.js writes
-    // inline whenever 32 KiB have queued: a 500-event outbox batch (about 1.2 KiB an event) was
-    // twenty socket writes. One write per 1 MiB cuts the syscalls (and loopback TCP's per-write
-    // work, paid by the writer) without holding more than that. Not in the typed options.
-    Object.assign(opts, { pendingLimit: PENDING_LIMIT_BYTES });
+    // Not in the typed options.
+    Object.assign(opts, { pendingLimit: this.pendingLimitBytes });
     if (s.user !== undefined) { opts.user = s.user; opts.pass = s.password; }
     if (s.token !== undefined) opts.token = s.token;
     if (s.credsFile !== undefined) opts.authenticator = credsAuthenticator(readFileSync(s.credsFile));

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { ActionContext, ActionResult } from '../../src/actions/action.js';
+import type { ActionSpec } from '../../src/domain/task.js';
 import type { TimerHandle } from '../../src/engine/clock.js';
 import { FakeClock } from '../../src/engine/fake-clock.js';
 import { CONTEXT, EngineHarness, harnessPerTest } from '../helpers/engine-harness.js';
+import { ScriptedActions } from '../helpers/scripted-actions.js';
 
 // Occurrences are claimed (stored PENDING) 500 ms before their time, so at the time the action
 // starts without a store write in between. These tests pin what that means around the edges.
@@ -229,6 +232,50 @@ describe('every occurrence due at one instant', () => {
       await h.advance(600); // busy's first run ends at 00:00:02.5
       await h.engine.idle();
       for (let i = 0; i < 20; i++) assert.equal((await h.api.getTask(`due-${i}`)).task.runCount, 1, `due-${i}'s run counted`);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  /** An action promise that notes when something first waits on it: the runner taking the action over. */
+  class WatchedPromise<T> extends Promise<T> {
+    static override get [Symbol.species]() {
+      return Promise;
+    }
+    onFirstThen: (() => void) | undefined;
+    override then<A = T, B = never>(ok?: ((v: T) => A | PromiseLike<A>) | null, err?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+      this.onFirstThen?.();
+      this.onFirstThen = undefined;
+      return super.then(ok, err);
+    }
+  }
+
+  /** Actions that queue their wire write as nats.js does: it happens when the current microtask ends. */
+  class WireQueueingActions extends ScriptedActions {
+    readonly order: string[] = [];
+    override execute(action: ActionSpec, context: ActionContext): Promise<ActionResult> {
+      const result = super.execute(action, context);
+      queueMicrotask(() => this.order.push('written'));
+      const watched = new WatchedPromise<ActionResult>((resolve, reject) => { result.then(resolve, reject); });
+      watched.onFirstThen = () => this.order.push('taken over');
+      return watched;
+    }
+  }
+
+  test('what their actions queued for the wire is written before the bookkeeping of any of them', async () => {
+    const clock = new FakeClock(T0);
+    const actions = new WireQueueingActions(clock);
+    const h = await new EngineHarness(clock, actions).start();
+    try {
+      for (let i = 0; i < 20; i++) await h.create(`due-${i}`, '* * * * * *');
+      await h.advance(600); // every occurrence at 00:00:01 claimed
+      assert.equal(actions.order.length, 0);
+      await h.advance(400);
+      assert.equal(actions.calls.length, 20);
+      assert.deepEqual(actions.order.slice(0, 20), new Array(20).fill('written'), `every write, then the runner's first look at an action: ${actions.order.join(', ')}`);
+      assert.equal(actions.order.filter((o) => o === 'taken over').length, 20, 'the runner took every action over');
+      await h.engine.idle();
+      for (let i = 0; i < 20; i++) assert.deepEqual(storyAt(h, `due-${i}`, 1), ['PENDING', 'RUNNING', 'SUCCEEDED'], `due-${i}`);
     } finally {
       await h.cleanup();
     }

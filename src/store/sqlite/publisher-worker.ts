@@ -3,7 +3,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { pino } from 'pino';
 import { protoJsonEncoders } from '../../events/event-encoding.js';
-import { NatsConnectionManager } from '../../events/nats-connection.js';
+import { EVENTS_PENDING_LIMIT_BYTES, NatsConnectionManager } from '../../events/nats-connection.js';
 import { OutboxPublisher } from '../../events/outbox-publisher.js';
 import { openDatabase } from './open-database.js';
 import { PublisherOutbox } from './publisher-outbox.js';
@@ -39,7 +39,7 @@ yieldToFires();
 const db = openDatabase(path);
 let publisher: OutboxPublisher | undefined;
 const outbox = new PublisherOutbox(db, writer, counters, () => publisher?.kick());
-const nats = new NatsConnectionManager(settings.nats, log.child({ connection: 'events' }));
+const nats = new NatsConnectionManager(settings.nats, log.child({ connection: 'events' }), EVENTS_PENDING_LIMIT_BYTES);
 publisher = new OutboxPublisher({
   store: outbox,
   connection: () => nats.current(),

@@ -103,11 +103,16 @@ async function main(): Promise<void> {
     const names = Array.from({ length: tasks }, (_, i) => `${namePrefix}${i}`);
     let timer: NodeJS.Timeout | undefined;
     let stopped = false;
+    // The boundary it is armed for, not the second it wakes in: a timer that fired a little
+    // early counted a second's messages for the one before (missed one, doubled the other).
+    let next = floorSecond(Date.now()) + 1000;
     const arm = () => {
-      if (!stopped) timer = setTimeout(tick, 1000 - (Date.now() % 1000));
+      if (!stopped) timer = setTimeout(tick, next - Date.now());
     };
     const tick = () => {
-      const at = floorSecond(Date.now());
+      if (Date.now() < next) return arm();
+      const at = next;
+      next += 1000;
       for (const name of names) publish(nc, name, at);
       arm();
     };

@@ -425,11 +425,24 @@ export class Engine {
     const now = this.clock.now();
     // Starting what is due goes first: claiming ahead can wait a moment, a due action cannot.
     this.startClaimedDue(now, () => {
-      for (let due = this.heap.popDue(now + this.claimAheadMs); due !== undefined; due = this.heap.popDue(now + this.claimAheadMs)) {
-        this.handleDue(due.key, due.at, now);
+      try {
+        for (let due = this.heap.popDue(now + this.claimAheadMs); due !== undefined; due = this.heap.popDue(now + this.claimAheadMs)) {
+          this.handleDueOrReport(due.key, due.at, now);
+        }
+      } finally {
+        // Whatever happened above, the timer runs on: an engine that stopped arming would look healthy and fire nothing.
+        this.arm();
       }
-      this.arm();
     });
+  }
+
+  /** handleDue, or a report if it fails (it should not): the other tasks due go on. */
+  private handleDueOrReport(name: string, at: number, now: number): void {
+    try {
+      this.handleDue(name, at, now);
+    } catch (err) {
+      this.options.onError?.(err, `occurrence of ${name} at ${new Date(at).toISOString()}`);
+    }
   }
 
   /**
@@ -438,11 +451,12 @@ export class Engine {
    * promise chains), so the last of 10,000 due at one instant is not kept waiting for the
    * bookkeeping of the 9,999 before it. The others go the ordinary way (startClaimed).
    *
-   * The bookkeeping, and `then` after it, wait for one microtask: the actions' client
-   * libraries write what the pass queued when its microtask runs (nats.js sends its last
-   * partly filled buffer so), and that comes first. Only what the pass itself set going runs
-   * in between (the libraries' writes, its actions' promise plumbing); no I/O callback, timer
-   * or call can. Tracked, so a drain waits for it.
+   * The bookkeeping, and `then` after it, wait for one microtask: what the actions queued
+   * synchronously in the pass is written first (nats.js queues a microtask that writes its
+   * buffer at the first publish into an empty buffer, so before this one; what an action
+   * publishes only after an await of its own is written later). Only what the pass itself set
+   * going runs in between (the client's writes, the actions' promise plumbing); no I/O
+   * callback, timer or call can. Tracked, so a drain waits for it.
    */
   private startClaimedDue(now: number, then?: () => void): void {
     const due: Execution[] = [];
@@ -469,14 +483,19 @@ export class Engine {
     for (let i = 0; i < due.length; i++) {
       const exec = due[i]!;
       const handle = started[i];
-      if (handle === undefined) {
-        this.track(this.fireChain.run(exec.taskName, () => this.startClaimed(exec)), `fire ${exec.taskName}`);
-        continue;
+      try {
+        if (handle === undefined) {
+          this.track(this.fireChain.run(exec.taskName, () => this.startClaimed(exec)), `fire ${exec.taskName}`);
+          continue;
+        }
+        this.run(handle);
+        const task = handle.task;
+        // On the task's fire chain, as startClaimed's count is: a max_runs count settles before the next occurrence.
+        this.track(this.fireChain.run(task.name, () => this.countRun(task)), `fire ${task.name}`);
+      } catch (err) {
+        // It should not happen; if it does, the rest of the burst still gets its bookkeeping.
+        this.options.onError?.(err, `bookkeeping of ${exec.taskName} at ${new Date(exec.scheduledTime).toISOString()}`);
       }
-      this.run(handle);
-      const task = handle.task;
-      // On the task's fire chain, as startClaimed's count is: a max_runs count settles before the next occurrence.
-      this.track(this.fireChain.run(task.name, () => this.countRun(task)), `fire ${task.name}`);
     }
   }
 

@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import { redactUrl } from '../config/redact-url.js';
 
 /**
- * nats.js queues publishes and writes them to the socket at the end of the microtask that
- * queued the first, or inline once this much has queued.
+ * nats.js queues publishes and writes them to the socket inline once this much has queued; at
+ * the first publish into an empty buffer it queues a microtask that writes whatever is there.
  *
- * The service's own connection carries the actions: there nats.js's default, 32 KiB (about
- * 130 action messages), so the first messages of a burst leave while the rest are still being
- * published. (With 1 MiB here, all 1,000 messages of a 1k-task second left in one write after
- * the whole burst: measured at a subscriber, the first arrived 10-25 ms after its time.)
+ * The service's own connection carries the actions (and, where no publisher thread does, the
+ * events, and the JetStream store's writes): there nats.js's default, 32 KiB (about 110 action
+ * messages), so the first messages of a burst leave while the rest are still being published.
+ * (With 1 MiB here, all 1,000 messages of a 1k-task second left in one write after the whole
+ * burst: measured at a subscriber, the first arrived 10-25 ms after its time.)
  */
 export const ACTIONS_PENDING_LIMIT_BYTES = 32 * 1024;
 /**

@@ -26,18 +26,23 @@ const MESSAGES = 400;
 
 /**
  * A subscriber in a process of its own, so it receives while this process is still inside one
- * synchronous burst; it writes its count to `file` after each message.
+ * synchronous burst; after each message it replaces `file` with its count (a rename: a reader
+ * never sees the file empty). It exits when this process goes (its stdin closes).
  */
 async function countingSubscriber(subject: string, file: string): Promise<void> {
   const script = `
-    import { writeFileSync } from 'node:fs';
-    const { connect } = await import('@nats-io/transport-node');
+    import { renameSync, writeFileSync } from 'node:fs';
+    const { connect } = await import(${JSON.stringify(import.meta.resolve('@nats-io/transport-node'))});
     const nc = await connect({ servers: ${JSON.stringify(NATS_URL)} });
     let n = 0;
-    nc.subscribe(${JSON.stringify(subject)}, { callback: () => writeFileSync(${JSON.stringify(file)}, String(++n)) });
+    nc.subscribe(${JSON.stringify(subject)}, { callback: () => {
+      writeFileSync(${JSON.stringify(`${file}.tmp`)}, String(++n));
+      renameSync(${JSON.stringify(`${file}.tmp`)}, ${JSON.stringify(file)});
+    } });
     await nc.flush();
+    process.stdin.on('end', () => process.exit(0)).resume();
     process.stdout.write('ready\\n');`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
@@ -75,8 +80,8 @@ describe('when a burst of publishes reaches the socket', () => {
     try {
       for (let i = 0; i < MESSAGES; i++) nc.publish(subject, PAYLOAD);
       // Still the burst's synchronous turn: only what nats.js wrote inline can have arrived.
-      blockUntil(() => received(file) > 0, 5_000);
-      const during = received(file);
+      let during = 0;
+      blockUntil(() => (during = received(file)) > 0, 5_000);
       assert.ok(during > 0 && during < MESSAGES, `the first messages arrived before the burst's turn ended (${during} of ${MESSAGES})`);
       await nc.flush();
       blockUntil(() => received(file) === MESSAGES, 5_000);
@@ -94,8 +99,9 @@ describe('when a burst of publishes reaches the socket', () => {
     const { nc, close } = await connected(EVENTS_PENDING_LIMIT_BYTES);
     try {
       for (let i = 0; i < MESSAGES; i++) nc.publish(subject, PAYLOAD);
-      blockUntil(() => received(file) > 0, 300);
-      assert.equal(received(file), 0, 'nothing left during the turn');
+      let during = 0;
+      blockUntil(() => (during = received(file)) > 0, 300);
+      assert.equal(during, 0, 'nothing left during the turn');
       await nc.flush();
       blockUntil(() => received(file) === MESSAGES, 5_000);
       assert.equal(received(file), MESSAGES, 'all of it after the turn');

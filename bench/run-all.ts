@@ -67,7 +67,7 @@ function goalRows(fire: FireResult[], scale: ScaleResult[], rpc: RpcRow[], drain
   for (const s of steady.filter((x) => x.watchers > 0)) {
     rows.push([`events/s to ${s.watchers} watchers (sum)`, '', `${fmt(s.watchEventsPerSec)} of ${fmt(s.natsEventsPerSec * s.watchers)} due`, '', '', '']);
   }
-  const width = 3 + SYSTEMS.length + 2;
+  const width = 2 + SYSTEMS.length + 2; // figure, goal, the systems, the two floors
   return rows.map((r) => [...r, ...new Array<string>(Math.max(0, width - r.length)).fill('')].slice(0, width));
 }
 

@@ -132,15 +132,25 @@ async function main(): Promise<void> {
     let stopped = false;
     let next = floorSecond(Date.now()) + 1000;
     let frames = wireFrames(next);
+    let framesFor = next;
     const arm = () => {
       if (!stopped) timer = setTimeout(tick, next - Date.now());
     };
     const tick = () => {
       if (Date.now() < next) return arm(); // a timer may fire a little early
-      socket.write(frames);
-      published += tasks;
+      if (framesFor !== next) {
+        frames = wireFrames(next); // the last write is still with the kernel: late, but right
+        framesFor = next;
+      }
       next += 1000;
-      frames = wireFrames(next);
+      // The next second's frames are built once this write is with the kernel, not before:
+      // a write it could not take at once would otherwise wait for the build.
+      socket.write(frames, () => {
+        if (framesFor === next) return;
+        frames = wireFrames(next);
+        framesFor = next;
+      });
+      published += tasks;
       arm();
     };
     arm();

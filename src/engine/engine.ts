@@ -436,12 +436,22 @@ export class Engine {
     });
   }
 
-  /** handleDue, or a report if it fails (it should not): the other tasks due go on. */
+  /**
+   * handleDue, or a report if it fails (it should not): the other tasks due go on, and so does
+   * this one from its next occurrence (it left the heap before the failure).
+   */
   private handleDueOrReport(name: string, at: number, now: number): void {
     try {
       this.handleDue(name, at, now);
     } catch (err) {
       this.options.onError?.(err, `occurrence of ${name} at ${new Date(at).toISOString()}`);
+      try {
+        const entry = this.tasks.get(name);
+        const next = entry === undefined || entry.plan.state !== 'ENABLED' ? undefined : this.nextOccurrence(entry, Math.max(at, now));
+        if (next !== undefined && !this.heap.has(name)) this.heap.set(name, next);
+      } catch (again) {
+        this.options.onError?.(again, `next occurrence of ${name} after ${new Date(at).toISOString()}`);
+      }
     }
   }
 

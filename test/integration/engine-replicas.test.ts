@@ -95,3 +95,36 @@ test('a dead replica: its running execution becomes LOST, its tasks move to the 
   assert.equal(executions.length, 7, 'nothing doubled, nothing missed');
   await r.b.engine.stop(0);
 });
+
+test('an occurrence whose placement fails is reported; the engine, that task and the others go on', async () => {
+  const clock = new FakeClock(T0);
+  const store = SqliteStore.open(join(dir, `p${Math.random().toString(36).slice(2)}.db`), { writerThread: false });
+  const errors: string[] = [];
+  let broken = 0;
+  const engine = new Engine({
+    store, clock, actions: new ScriptedActions(clock), node: 'node-a', onEvent: () => undefined,
+    onError: (err, context) => { errors.push(`${context}: ${(err as Error).message}`); },
+    // The second occurrence of "shaky" finds the placement failing (a bug, in the engine's eyes).
+    placement: (name) => {
+      if (name === 'shaky' && ++broken === 2) throw new Error('placement failed (injected)');
+      return 0;
+    },
+    isNodeAlive: () => true,
+  });
+  await engine.start();
+  const api = new ControlPlane({ store, engine, clock, watch: (q, s) => new WatchHub(store).watch(q, s) });
+  for (const name of ['shaky', 'steady']) {
+    const spec = { ...emptyTaskSpec(name), schedule: { cron: '* * * * * *', timeZone: '' }, action: { kind: 'natsPublish' as const, subject: 's', payload: new Uint8Array(), headers: {}, jetstream: false } };
+    await api.createTask(spec, { requestId: '', principal: '', createRequestId: '' });
+  }
+  await clock.advance(5_000);
+  await engine.idle();
+  const { executions } = await store.listExecutions({ taskName: '', states: [], limit: 100, beforeKey: '' });
+  const seconds = (name: string) => executions.filter((e) => e.taskName === name).map((e) => (e.scheduledTime - T0) / 1000).sort((x, y) => x - y);
+  assert.deepEqual(seconds('steady'), [1, 2, 3, 4, 5], 'the other task fired every second');
+  assert.deepEqual(seconds('shaky'), [1, 3, 4, 5], 'the failing occurrence is skipped, the task fires on');
+  assert.equal(errors.length, 1, errors.join('; '));
+  assert.match(errors[0]!, /^occurrence of shaky at 2026-01-01T00:00:02.000Z: placement failed \(injected\)$/);
+  await engine.stop(0);
+  await store.close();
+});

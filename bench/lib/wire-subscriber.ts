@@ -118,15 +118,15 @@ export class WireSubscriber {
       if (line.startsWith('PING')) {
         if (!this.keeping) this.socket.write('PONG\r\n');
       } else if (line.startsWith('PONG') && this.ready !== undefined) {
+        const ready = this.ready;
+        this.ready = this.failed = undefined;
         this.keeping = true;
-        this.ready();
-      }
-      else if (line.startsWith('-ERR')) {
+        ready();
+      } else if (line.startsWith('-ERR')) {
         this.serverErrors.push(line);
         this.failed?.(new Error(`nats-server: ${line}`));
       }
       off = eol + 2;
-      if (line.startsWith('PONG')) this.ready = this.failed = undefined;
     }
     this.pending = off >= buf.length ? undefined : Buffer.from(buf.subarray(off));
   }

@@ -48,6 +48,32 @@ function publish(nc: NatsConnection, task: string, scheduledMs: number): void {
 
 const floorSecond = (ms: number) => ms - (ms % 1000);
 
+/**
+ * Calls `run` with each second boundary from the next one on, as its timer reaches it. The
+ * boundary it was armed for, not the second it wakes in: a timer that fired a little early
+ * counted a second's messages for the one before (missed one, doubled the other).
+ */
+function everySecond(run: (at: number) => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let next = floorSecond(Date.now()) + 1000;
+  const arm = () => {
+    if (!stopped) timer = setTimeout(tick, next - Date.now());
+  };
+  const tick = () => {
+    if (Date.now() < next) return arm();
+    const at = next;
+    next += 1000;
+    run(at);
+    arm();
+  };
+  arm();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 /** Every task's message for the occurrence at `scheduledMs`, as HPUB frames: what publish() sends. */
 function wireFrames(scheduledMs: number): Buffer {
   const time = new Date(scheduledMs).toISOString();
@@ -101,25 +127,11 @@ async function main(): Promise<void> {
     // Not a scheduler: one timer per second boundary publishing every task's message in a loop.
     // The best a single process can do; what is left is publishing, NATS and the subscriber.
     const names = Array.from({ length: tasks }, (_, i) => `${namePrefix}${i}`);
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    // The boundary it is armed for, not the second it wakes in: a timer that fired a little
-    // early counted a second's messages for the one before (missed one, doubled the other).
-    let next = floorSecond(Date.now()) + 1000;
-    const arm = () => {
-      if (!stopped) timer = setTimeout(tick, next - Date.now());
-    };
-    const tick = () => {
-      if (Date.now() < next) return arm();
-      const at = next;
-      next += 1000;
+    const stopTimer = everySecond((at) => {
       for (const name of names) publish(nc, name, at);
-      arm();
-    };
-    arm();
+    });
     stop = async () => {
-      stopped = true;
-      clearTimeout(timer);
+      stopTimer();
       return {};
     };
   } else if (kind === 'floor-wire') {
@@ -128,35 +140,22 @@ async function main(): Promise<void> {
     // no client library and no per-message work at the instant, so what is left is the
     // kernel, nats-server and the subscriber.
     const socket = await wireConnect(natsUrl);
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    let next = floorSecond(Date.now()) + 1000;
-    let frames = wireFrames(next);
-    let framesFor = next;
-    const arm = () => {
-      if (!stopped) timer = setTimeout(tick, next - Date.now());
+    let framesFor = floorSecond(Date.now()) + 1000;
+    let frames = wireFrames(framesFor);
+    const build = (at: number) => {
+      if (framesFor === at) return;
+      frames = wireFrames(at);
+      framesFor = at;
     };
-    const tick = () => {
-      if (Date.now() < next) return arm(); // a timer may fire a little early
-      if (framesFor !== next) {
-        frames = wireFrames(next); // the last write is still with the kernel: late, but right
-        framesFor = next;
-      }
-      next += 1000;
+    const stopTimer = everySecond((at) => {
+      build(at); // only if the last write is still with the kernel: late, but right
       // The next second's frames are built once this write is with the kernel, not before:
       // a write it could not take at once would otherwise wait for the build.
-      socket.write(frames, () => {
-        if (framesFor === next) return;
-        frames = wireFrames(next);
-        framesFor = next;
-      });
+      socket.write(frames, () => build(at + 1000));
       published += tasks;
-      arm();
-    };
-    arm();
+    });
     stop = async () => {
-      stopped = true;
-      clearTimeout(timer);
+      stopTimer();
       await new Promise<void>((resolve) => socket.end(resolve));
       return {};
     };
